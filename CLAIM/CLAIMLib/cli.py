@@ -1,0 +1,179 @@
+"""The ``claim`` command: argument parsing and error reporting only; the work lives in the library.
+
+Bad input exits with status 2 and one line, ``claim: error: <file>: <problem>``, and leaves no output behind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        self.exit(2, f"claim: error: {' '.join(message.split())}\n")
+
+
+def _scheme(args):
+    from .labels import parse_scheme
+
+    return parse_scheme(args.scheme) if getattr(args, "scheme", None) else None
+
+
+# ----------------------------------------------------------------------------------------------- info
+def cmd_info(args) -> int:
+    from .info import case_info, format_info, grid_info
+    from .io import CaseFiles, discover_cases, load_case, read_volume, stem, volume_suffix
+
+    scheme = _scheme(args)
+    paths = [Path(p) for p in args.paths]
+    if len(paths) > 2:
+        raise InputError(paths[2], "give a case folder, a label file, or an image and its labels")
+    if args.image or args.labels:
+        files = [CaseFiles(stem(args.labels or args.image), args.image, args.labels)]
+    elif len(paths) == 2:
+        files = [CaseFiles(stem(paths[0]), paths[0], paths[1])]
+    elif len(paths) == 1 and paths[0].is_file():
+        p = paths[0]
+        files = [CaseFiles(stem(p), None, p) if volume_suffix(p) == ".seg.nrrd" or _looks_like_labels(p)
+                 else CaseFiles(stem(p), p, None)]
+    elif len(paths) == 1:
+        files = discover_cases(paths[0])
+    else:
+        raise InputError("claim info", "give a case folder, a label file, or an image and its labels")
+    infos = []
+    for f in files:
+        if f.labels is None:  # an image alone: its grid
+            array, geometry = read_volume(f.image)
+            info = {"case_id": f.case_id, "image": str(f.image), **grid_info(geometry),
+                    "intensity": {"min": float(array.min()), "max": float(array.max()),
+                                  "p99": float(__import__("numpy").percentile(array, 99))}}
+        else:
+            info = case_info(load_case(f, scheme))
+        infos.append(info)
+    if args.json:
+        print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))
+    else:
+        print("\n\n".join(format_info(i) for i in infos))
+    return 0
+
+
+def _looks_like_labels(path) -> bool:
+    """A single file is a label map when it holds few whole-number values."""
+    import numpy as np
+
+    from .io import read_volume
+
+    array, _ = read_volume(path)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(array == np.round(array)):
+        return False
+    return np.unique(array).size <= 16
+
+
+# ----------------------------------------------------------------------------------------------- phantom
+def cmd_phantom(args) -> int:
+    from .phantom import case_rng, cohort_plan, generate_case, write_case
+    from .progress import track
+
+    if args.cases < 1:
+        raise InputError("--cases", f"must be at least 1 (got {args.cases})")
+    if not 0.0 <= args.normal_fraction <= 1.0:
+        raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    t0 = time.perf_counter()
+    plan = cohort_plan(args.cases, args.seed, args.normal_fraction)
+    for index, (case_id, pathological) in enumerate(track(plan, stage="phantom cohort")):
+        write_case(generate_case(case_rng(args.seed, index), case_id, pathological), out)
+    n_path = sum(p for _, p in plan)
+    print(f"wrote {len(plan)} phantom cases ({n_path} pathological, {len(plan) - n_path} normal) to {out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    emidec = Path(args.emidec) if args.emidec else None
+    if emidec is not None and not emidec.is_dir():
+        raise InputError(emidec, "no such folder")
+    if args.cases < 1:
+        raise InputError("--cases", f"must be at least 1 (got {args.cases})")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed)
+    ph = summary["phantom"]
+    ok = sum(1 for i in ph if i["slice_order"]["order"] == i["truth"]["slice_order"])
+    print(f"demo: {len(ph)} phantom cases (slice order right in {ok}/{len(ph)}), "
+          f"{len(summary['emidec'])} EMIDEC cases, {summary['seconds']['total']:.1f} s")
+    print(f"demo: wrote {out / 'report.md'}, {out / 'montage.png'} and {out / 'summary.json'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="claim", description="CLAIM: clinically guided LGE scar synthesis and segmentation.")
+    parser.add_argument("--version", action="version", version=f"claim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("info", help="shape, spacing, slice order and structure volumes (mL) of cases",
+                       description="Print a case's grid, slice order and each structure's volume in mL. "
+                                   "PATHS: a case folder or dataset root, a label file, or IMAGE LABELS.")
+    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES")
+    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
+    p.add_argument("--labels", type=Path, help="the label map (NIfTI, NRRD or Slicer .seg.nrrd)")
+    p.add_argument("--scheme", help="label scheme: emidec, myops or e.g. 'cavity=1,myocardium=2+3+4,scar=3+4,mvo=4'")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
+                       description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--normal-fraction", type=float, default=0.3, help="fraction of normal cases (default 0.3)")
+    p.set_defaults(func=cmd_phantom)
+
+    p = sub.add_parser("demo", help="run everything on a fresh phantom cohort (and EMIDEC samples if present)",
+                       description="Generate a phantom cohort, read it back, and write a montage and a report.")
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"claim: error: {e.source}: {e.problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("claim: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: one line, the traceback only on request
+        if os.environ.get("CLAIM_DEBUG"):
+            raise
+        print(f"claim: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
+              f"(set CLAIM_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Montage figures of cases: basal, mid and apical slices with the label contours (matplotlib, no display)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+from .labels import Case  # noqa: E402
+from .longaxis import detect_slice_order  # noqa: E402
+
+CONTOURS = (("myocardium", "#31a354"), ("cavity", "#e34a33"), ("scar", "#fec44f"), ("mvo", "#3182bd"),
+            ("rv", "#c51b8a"))
+
+
+def representative_slices(case: Case) -> list[tuple[str, int]]:
+    """(name, index) of a basal, a mid and an apical slice holding myocardium."""
+    order = detect_slice_order(case.myocardium, case.masks.get("cavity"), case.geometry)
+    base, apex = order.base_index, order.apex_index
+    picks = [("basal", base), ("mid", int(round((base + apex) / 2))), ("apical", apex)]
+    if abs(apex - base) >= 3:  # the very last slice is often the apical cap; show the apical ring instead
+        step = 1 if apex > base else -1
+        picks[2] = ("apical", apex - step)
+    return picks
+
+
+def _crop_box(mask: np.ndarray, margin: int = 18):
+    ys, xs = np.nonzero(mask.any(axis=0))
+    if ys.size == 0:
+        return slice(None), slice(None)
+    half = max(np.ptp(ys), np.ptp(xs)) // 2 + margin
+    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+    return slice(max(cy - half, 0), cy + half), slice(max(cx - half, 0), cx + half)
+
+
+def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CLAIM demo") -> None:
+    """One row per case: three slices with contours, plus an optional column per case (e.g. AHA labels).
+
+    ``extra`` maps case_id -> (column title, label volume, colormap) drawn on the mid slice.
+    """
+    extra = extra or {}
+    ncol = 3 + (1 if extra else 0)
+    fig, axes = plt.subplots(len(cases), ncol, figsize=(2.6 * ncol, 2.7 * len(cases)), squeeze=False)
+    for row, case in zip(axes, cases):
+        ys, xs = _crop_box(case.myocardium)
+        picks = representative_slices(case)
+        image = case.image
+        for ax, (name, k) in zip(row, picks):
+            if image is not None:
+                sl = image[k][ys, xs]
+                ax.imshow(sl, cmap="gray", vmin=float(np.percentile(sl, 1)), vmax=float(np.percentile(sl, 99.5)))
+            else:
+                ax.imshow(np.zeros_like(case.myocardium[k][ys, xs], float), cmap="gray", vmin=0, vmax=1)
+            for structure, colour in CONTOURS:
+                m = case.masks.get(structure)
+                if m is not None and m[k][ys, xs].any():
+                    ax.contour(m[k][ys, xs].astype(float), [0.5], colors=[colour], linewidths=0.8)
+            ax.set_title(f"{case.case_id}\n{name} (slice {k})", fontsize=7)
+        if extra:
+            ax = row[3]
+            if case.case_id in extra:
+                label, volume, cmap = extra[case.case_id]
+                k = picks[1][1]
+                shown = np.ma.masked_equal(volume[k][ys, xs], 0)
+                if image is not None:
+                    ax.imshow(image[k][ys, xs], cmap="gray")
+                ax.imshow(shown, cmap=cmap, vmin=1, vmax=17, interpolation="nearest", alpha=0.85)
+                ax.set_title(f"{label}\n(slice {k})", fontsize=7)
+        for ax in row:
+            ax.axis("off")
+    handles = [plt.Line2D([], [], color=c, label=s) for s, c in CONTOURS]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
