@@ -27,33 +27,41 @@ def _scheme(args):
 
 
 # ----------------------------------------------------------------------------------------------- info
-def cmd_info(args) -> int:
-    from .info import case_info, format_info, grid_info
-    from .io import CaseFiles, discover_cases, load_case, read_volume, stem, volume_suffix
+def _case_files(args):
+    """The cases named on the command line: a folder (case or dataset), a label file, or IMAGE LABELS."""
+    from .io import CaseFiles, discover_cases, stem, volume_suffix
 
-    scheme = _scheme(args)
     paths = [Path(p) for p in args.paths]
     if len(paths) > 2:
         raise InputError(paths[2], "give a case folder, a label file, or an image and its labels")
     if args.image or args.labels:
-        files = [CaseFiles(stem(args.labels or args.image), args.image, args.labels)]
-    elif len(paths) == 2:
-        files = [CaseFiles(stem(paths[0]), paths[0], paths[1])]
-    elif len(paths) == 1 and paths[0].is_file():
+        return [CaseFiles(stem(args.labels or args.image), args.image, args.labels)]
+    if len(paths) == 2:
+        return [CaseFiles(stem(paths[0]), paths[0], paths[1])]
+    if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
-        files = [CaseFiles(stem(p), None, p) if volume_suffix(p) == ".seg.nrrd" or _looks_like_labels(p)
-                 else CaseFiles(stem(p), p, None)]
-    elif len(paths) == 1:
-        files = discover_cases(paths[0])
-    else:
-        raise InputError("claim info", "give a case folder, a label file, or an image and its labels")
+        if volume_suffix(p) == ".seg.nrrd" or _looks_like_labels(p):
+            return [CaseFiles(stem(p), None, p)]
+        return [CaseFiles(stem(p), p, None)]
+    if len(paths) == 1:
+        return discover_cases(paths[0])
+    raise InputError(f"claim {args.command}", "give a case folder, a label file, or an image and its labels")
+
+
+def cmd_info(args) -> int:
+    import numpy as np
+
+    from .info import case_info, format_info, grid_info
+    from .io import load_case, read_volume
+
+    scheme = _scheme(args)
     infos = []
-    for f in files:
+    for f in _case_files(args):
         if f.labels is None:  # an image alone: its grid
             array, geometry = read_volume(f.image)
             info = {"case_id": f.case_id, "image": str(f.image), **grid_info(geometry),
                     "intensity": {"min": float(array.min()), "max": float(array.max()),
-                                  "p99": float(__import__("numpy").percentile(array, 99))}}
+                                  "p99": float(np.percentile(array, 99))}}
         else:
             info = case_info(load_case(f, scheme))
         infos.append(info)
@@ -61,6 +69,22 @@ def cmd_info(args) -> int:
         print(json.dumps(infos if len(infos) > 1 else infos[0], indent=2))
     else:
         print("\n\n".join(format_info(i) for i in infos))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .io import load_case, write_case
+    from .progress import track
+
+    scheme = _scheme(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    # read and check every case before writing anything: bad input leaves no output behind
+    cases = [load_case(f, scheme) for f in track(_case_files(args), stage="reading")]
+    for case in track(cases, stage="writing"):
+        write_case(case, out)
+    print(f"wrote {len(cases)} case{'s' if len(cases) != 1 else ''} in the EMIDEC layout to {out}")
     return 0
 
 
@@ -135,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("convert", help="check cases and write them in the EMIDEC layout (NIfTI, EMIDEC labels)",
+                       description="Read cases in any supported layout (EMIDEC, MyoPS, nnU-Net, pairs, .seg.nrrd), "
+                                   "check them, and write them as OUT/<id>/Images and OUT/<id>/Contours.")
+    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES")
+    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
+    p.add_argument("--labels", type=Path, help="the label map")
+    p.add_argument("--scheme", help="label scheme of the input (default: detected)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_convert)
+
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
     p.add_argument("--out", required=True, help="output folder")
@@ -155,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already reported in one line
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

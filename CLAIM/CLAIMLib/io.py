@@ -22,7 +22,7 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .geometry import Geometry
-from .labels import NAMED, Case, LabelScheme, case_from_arrays, labels_from_named_masks
+from .labels import EMIDEC, NAMED, Case, LabelScheme, case_from_arrays, labels_from_named_masks
 
 # EMIDEC's sform has "unexpected scales" that ITK warns about on every read; the spacing is read right.
 sitk.ProcessObject_SetGlobalWarningDisplay(False)
@@ -141,44 +141,51 @@ def _as_3d(image: sitk.Image, path) -> sitk.Image:
     return image
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """ITK reads a truncated NIfTI without complaint (the missing voxels come back as zeros): check the size."""
+def _check_nifti(path: Path) -> None:
+    """Checks ITK skips on NIfTI: it reads a truncated file without complaint (missing voxels become zeros)
+    and turns NaN into 0. So check the length against the header, and scan float data for NaN and inf."""
     suffix = volume_suffix(path)
     if suffix not in (".nii", ".nii.gz"):
         return
     opener = gzip.open if suffix == ".nii.gz" else open
     try:
         with opener(path, "rb") as f:
-            header = f.read(540)
-            total = len(header)
-            while chunk := f.read(1 << 22):
-                total += len(chunk)
+            data = f.read()
     except (EOFError, OSError, zlib.error):
         raise InputError(path, "is truncated or corrupt (the compressed stream ends early)") from None
-    need = _nifti_expected_bytes(header)
-    if need is None:
+    header = _nifti_header(data)
+    if header is None:
         raise InputError(path, "is not a NIfTI file (bad header)")
-    if total < need:
-        raise InputError(path, f"is truncated: {total} bytes of the {need} its header announces")
+    endian, datatype, bitpix, offset, nvox = header
+    need = offset + nvox * max(1, bitpix) // 8
+    if len(data) < need:
+        raise InputError(path, f"is truncated: {len(data)} bytes of the {need} its header announces")
+    float_types = {16: "f4", 64: "f8"}
+    if datatype in float_types:
+        voxels = np.frombuffer(data, dtype=endian + float_types[datatype], count=nvox, offset=offset)
+        bad = int(np.count_nonzero(~np.isfinite(voxels)))
+        if bad:
+            raise InputError(path, f"contains {bad} NaN or inf voxel{'s' if bad > 1 else ''}")
 
 
-def _nifti_expected_bytes(header: bytes) -> int | None:
+def _nifti_header(data: bytes):
+    """(endian, datatype, bitpix, vox_offset, voxel count) of a NIfTI-1 or NIfTI-2 header, or None."""
     for endian in "<>":
-        if len(header) >= 348 and struct.unpack(endian + "i", header[:4])[0] == 348:  # NIfTI-1
-            dim = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
-            offset = int(struct.unpack(endian + "f", header[108:112])[0])
+        if len(data) >= 348 and struct.unpack(endian + "i", data[:4])[0] == 348:  # NIfTI-1
+            dim = struct.unpack(endian + "8h", data[40:56])
+            datatype, bitpix = struct.unpack(endian + "2h", data[70:74])
+            offset = int(struct.unpack(endian + "f", data[108:112])[0])
             break
-        if len(header) >= 540 and struct.unpack(endian + "i", header[:4])[0] == 540:  # NIfTI-2
-            bitpix = struct.unpack(endian + "h", header[14:16])[0]
-            dim = struct.unpack(endian + "8q", header[16:80])
-            offset = struct.unpack(endian + "q", header[168:176])[0]
+        if len(data) >= 540 and struct.unpack(endian + "i", data[:4])[0] == 540:  # NIfTI-2
+            datatype, bitpix = struct.unpack(endian + "2h", data[12:16])
+            dim = struct.unpack(endian + "8q", data[16:80])
+            offset = int(struct.unpack(endian + "q", data[168:176])[0])
             break
     else:
         return None
     ndim = max(1, min(int(dim[0]), 7))
     nvox = int(np.prod([max(1, int(d)) for d in dim[1:ndim + 1]], dtype=np.int64))
-    return int(offset) + nvox * max(1, int(bitpix)) // 8
+    return endian, int(datatype), int(bitpix), offset, nvox
 
 
 def read_volume(path) -> tuple[np.ndarray, Geometry]:
@@ -187,7 +194,7 @@ def read_volume(path) -> tuple[np.ndarray, Geometry]:
     if volume_suffix(path) == ".seg.nrrd":
         raise InputError(path, "is a Slicer segmentation; give it as the labels, not the image")
     try:
-        _check_nifti_complete(path)
+        _check_nifti(path)
         image = sitk.ReadImage(str(path))
     except RuntimeError:
         raise InputError(path, "cannot be read: truncated, corrupt or not a valid volume file") from None
@@ -350,3 +357,19 @@ def _same_lattice(a: Geometry, b: Geometry) -> bool:
 
 def load_cases(path, scheme: LabelScheme | None = None) -> list[Case]:
     return [load_case(f, scheme) for f in discover_cases(path)]
+
+
+def write_case(case: Case, out_dir, scheme: LabelScheme | None = None) -> Path:
+    """Write a case in the EMIDEC layout (``<id>/Images/<id>.nii.gz``, ``<id>/Contours/<id>.nii.gz``), atomically.
+
+    Labels use EMIDEC's values (0-4), and 5 for the RV when the case has one, unless ``scheme`` says otherwise.
+    """
+    if scheme is None:
+        scheme = NAMED if case.masks.get("rv") is not None and case.masks["rv"].any() else EMIDEC
+    final = Path(out_dir) / case.case_id
+    with atomic_dir(final) as tmp:
+        if case.image is not None:
+            write_volume(tmp / "Images" / f"{case.case_id}.nii.gz", case.image, case.geometry)
+        write_volume(tmp / "Contours" / f"{case.case_id}.nii.gz", case.labels(scheme), case.geometry)
+    return final
+

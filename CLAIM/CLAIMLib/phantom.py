@@ -34,8 +34,8 @@ SIGNAL = {"air": 0.0, "tissue": 0.22, "fat": 0.58, "lung": 0.03, "liver": 0.27, 
 TERRITORY_WEIGHTS = {"LAD": 0.5, "RCA": 0.3, "LCX": 0.2}
 # Where each territory's scars centre: angle range (deg from the septum toward anterior) and long-axis range
 # (fraction of the cavity length from the base).
-_TERRITORY_CENTRES = {"LAD": ((10.0, 120.0), (0.35, 0.95)), "RCA": ((-115.0, -20.0), (0.1, 0.6)),
-                      "LCX": ((135.0, 225.0), (0.1, 0.65))}
+_TERRITORY_CENTRES = {"LAD": ((20.0, 100.0), (0.35, 0.95)), "RCA": ((-100.0, -30.0), (0.1, 0.6)),
+                      "LCX": ((140.0, 220.0), (0.1, 0.65))}
 
 
 @dataclass
@@ -112,8 +112,8 @@ def _draw_parameters(rng: np.random.Generator, pathological: bool) -> dict:
         territory = str(rng.choice(names, p=[TERRITORY_WEIGHTS[n] for n in names]))
         (a0, a1), (z0, z1) = _TERRITORY_CENTRES[territory]
         p["scar"] = {"territory": territory, "angle": float(np.deg2rad(rng.uniform(a0, a1))),
-                     "z": float(rng.uniform(z0, z1)), "angle_width": float(np.deg2rad(rng.uniform(28, 52))),
-                     "z_width": float(rng.uniform(0.22, 0.42)), "extent": float(rng.uniform(0.6, 1.0)),
+                     "z": float(rng.uniform(z0, z1)), "angle_width": float(np.deg2rad(rng.uniform(26, 46))),
+                     "z_width": float(rng.uniform(0.25, 0.45)), "extent": float(rng.uniform(0.6, 1.0)),
                      "mvo": bool(rng.random() < 0.5), "signal": float(SIGNAL["scar"] * rng.uniform(0.92, 1.08))}
     return p
 
@@ -268,7 +268,7 @@ def _render_plane(p, heart, X, Y, z, tex, noise_lookup):
         sig[scar] = p["scar"]["signal"] * (1 + 0.14 * tex["scar"][scar])
         labels[scar] = 3
         if p["scar"]["mvo"]:
-            mvo = scar & (t <= 0.55 * extent) & (core > 0.6) & (extent > 0.55)
+            mvo = scar & (t <= 0.65 * extent) & (core > 0.55) & (extent > 0.6)
             sig[mvo] = SIGNAL["mvo"] * (1 + 0.3 * tex["myo"][mvo])
             labels[mvo] = 4
     return sig, labels, t, phi, rv_blood
@@ -298,7 +298,7 @@ def _draw_case(rng, case_id, pathological) -> PhantomCase:
     d_j = np.array([rot[0, 1], rot[1, 1], 0.0])
     sgn = -1.0 if p["apex_first"] else 1.0
     d_k = np.array([0.0, 0.0, sgn])
-    if np.linalg.det(np.stack([d_i, d_j, d_k], axis=1)) < 0:
+    if np.linalg.det(to_phys @ np.stack([d_i, d_j, d_k], axis=1)) < 0:  # a proper rotation in LPS
         d_j = -d_j
     z_slices = p["z0"] + p["gap"] * np.arange(n)
     if p["apex_first"]:

@@ -1,0 +1,77 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "CLAIM"))  # CLAIMSlicerLib, as Slicer puts the module folder on the path
+
+os.environ.setdefault("CLAIM_PROGRESS", "none")
+
+
+def emidec_root() -> Path | None:
+    env = os.environ.get("CLAIM_EMIDEC")
+    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "emidec"]:
+        if c.is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def emidec():
+    root = emidec_root()
+    if root is None:
+        pytest.skip("EMIDEC samples not found (../shared/data/emidec or $CLAIM_EMIDEC)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def phantom_cohort(tmp_path_factory):
+    """A small cohort on disk (EMIDEC layout) with its in-memory cases."""
+    from CLAIMLib.phantom import generate_cohort, write_case
+
+    out = tmp_path_factory.mktemp("cohort")
+    cases = list(generate_cohort(5, seed=11, normal_fraction=0.4))
+    for c in cases:
+        write_case(c, out)
+    return out, cases
+
+
+@pytest.fixture
+def run_claim(capsys):
+    """Run ``claim`` in-process; returns (exit status, stdout, stderr)."""
+    from CLAIMLib.cli import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def oblique_geometry(shape=(6, 40, 48)):
+    """A grid with an oblique direction, odd spacing and origin: exercises every geometry path."""
+    from CLAIMLib.geometry import Geometry
+
+    a, b = np.deg2rad(30), np.deg2rad(-20)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    d = rz @ rx
+    return Geometry(shape, (1.40625, 1.5, 10.0), (-12.5, 33.25, 101.0), tuple(d.ravel().tolist()))
+
+
+def ring_labels(shape=(6, 40, 48), scar=True, mvo=True):
+    """EMIDEC-valued labels: a cavity disc and a myocardial ring on every slice, with scar and MVO."""
+    k, j, i = np.mgrid[0:shape[0], 0:shape[1], 0:shape[2]]
+    r = np.hypot(j - shape[1] / 2, i - shape[2] / 2)
+    lab = np.zeros(shape, np.uint8)
+    lab[r < 8] = 1
+    lab[(r >= 8) & (r < 12)] = 2
+    if scar:
+        lab[(r >= 8) & (r < 12) & (i > shape[2] / 2 + 4)] = 3
+    if mvo:
+        lab[(r >= 8) & (r < 9.5) & (i > shape[2] / 2 + 8)] = 4
+    return lab

@@ -1,0 +1,187 @@
+"""The ``claim`` command: subcommands, info, phantom, convert, demo; bad input gets exit 2 and one line."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from CLAIMLib.io import write_volume
+from conftest import REPO, oblique_geometry, ring_labels
+
+
+def test_help_lists_subcommands():
+    exe = Path(sys.executable).with_name("claim")
+    cmds = [[str(exe), "--help"]] if exe.exists() else []
+    cmds.append([sys.executable, "-m", "CLAIMLib", "--help"])
+    for cmd in cmds:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        for sub in ("info", "phantom", "demo", "convert"):
+            assert sub in out
+
+
+def test_info_emidec(emidec, run_claim):
+    code, out, err = run_claim("info", emidec / "Case_P100")
+    assert code == 0, err
+    assert "1.40625 x 1.40625 x 13 mm" in out and "apex-first" in out
+    assert "mvo 0.75" in out and "myocardium 138.67" in out
+    code, out, _ = run_claim("info", "--json", emidec / "Case_N016" / "Contours" / "Case_N016.nii.gz")
+    info = json.loads(out)
+    assert info["slice_order"]["order"] == "base-first" and info["volumes_ml"]["scar"] == 0.0
+
+
+def test_info_on_a_dataset_and_an_image(phantom_cohort, run_claim):
+    out_dir, cases = phantom_cohort
+    code, out, _ = run_claim("info", "--json", out_dir)
+    infos = json.loads(out)
+    assert code == 0 and len(infos) == len(cases)
+    truth = {c.case_id: c.truth for c in cases}
+    for info in infos:
+        t = truth[info["case_id"]]
+        assert info["slice_order"]["order"] == t["slice_order"]
+        assert info["volumes_ml"]["myocardium"] == pytest.approx(t["volumes_ml"]["myocardium"], abs=1e-3)
+        assert info["spacing_mm"] == pytest.approx(t["spacing_mm"])
+    cid = cases[0].case_id
+    code, out, _ = run_claim("info", out_dir / cid / "Images" / f"{cid}.nii.gz")
+    assert code == 0 and "voxels" in out and "intensity" in out
+
+
+def _digest(folder: Path) -> dict:
+    import hashlib
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            if p.suffix == ".gz":  # compare the decompressed content (gzip headers carry no time in ITK, but be safe)
+                data = sitk.GetArrayFromImage(sitk.ReadImage(str(p))).tobytes()
+            else:
+                data = p.read_bytes()
+            out[str(p.relative_to(folder))] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def test_phantom_command_is_deterministic(tmp_path, run_claim):
+    for name in ("a", "b"):
+        code, out, err = run_claim("phantom", "--out", tmp_path / name, "--cases", 3, "--seed", 4, "--normal-fraction", 0.34)
+        assert code == 0, err
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    cases = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(cases) == 3 and sum(c.startswith("Phantom_N") for c in cases) == 1
+    for c in cases:
+        for rel in (f"Images/{c}.nii.gz", f"Contours/{c}.nii.gz", f"GroundTruth/{c}_aha.nii.gz", f"{c}.json"):
+            assert (tmp_path / "a" / c / rel).is_file()
+    run_claim("phantom", "--out", tmp_path / "c", "--cases", 3, "--seed", 5)
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_demo(tmp_path, emidec, run_claim):
+    code, out, err = run_claim("demo", "--out", tmp_path / "demo", "--emidec", emidec)
+    assert code == 0, err
+    for name in ("montage.png", "report.md", "summary.json"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert len(summary["phantom"]) == 6 and len(summary["emidec"]) == 3
+    assert all(i["slice_order"]["order"] == i["truth"]["slice_order"] for i in summary["phantom"])
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "Case_P100" in report and "Slice order detected correctly in 6/6" in report
+    assert not list((tmp_path / "demo").glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def _bad_inputs(tmp: Path):
+    """(name, argv for info/convert, file that must be named in the message)."""
+    g = oblique_geometry()
+    lab = ring_labels(g.shape)
+    img = np.random.default_rng(0).normal(100, 5, g.shape)
+    good_img = write_volume(tmp / "img.nii.gz", img, g)
+    cases = []
+
+    other = oblique_geometry((6, 40, 50))
+    p = write_volume(tmp / "grid_lab.nii.gz", np.pad(lab, ((0, 0), (0, 0), (0, 2))), other)
+    cases.append(("grid", [good_img, p], p))
+    from dataclasses import replace
+    p = write_volume(tmp / "spacing_lab.nii.gz", lab, replace(g, spacing=(1.5, 1.5, 10.0)))
+    cases.append(("spacing", [good_img, p], p))
+
+    bad = lab.copy()
+    bad[0, 0, 0] = 7
+    p = write_volume(tmp / "values_lab.nii.gz", bad, g)
+    cases.append(("values", [good_img, p], p))
+    cases.append(("values-scheme", [good_img, p, "--scheme", "emidec"], p))
+
+    p = write_volume(tmp / "empty_lab.nii.gz", (lab == 1).astype(np.uint8), g)
+    cases.append(("empty", [good_img, p], p))
+
+    p = tmp / "flat.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(img[0]), str(p))
+    cases.append(("2d", [p, write_volume(tmp / "l2.nii.gz", lab, g)], p))
+
+    p = tmp / "four.nii.gz"
+    sitk.WriteImage(sitk.JoinSeries([g.to_sitk(img), g.to_sitk(img)]), str(p))
+    cases.append(("4d", [p, tmp / "l2.nii.gz"], p))
+
+    nan = img.copy()
+    nan[1, 2, 3] = np.nan
+    p = write_volume(tmp / "nan.nii.gz", nan, g)
+    cases.append(("nan", [p, tmp / "l2.nii.gz"], p))
+    inf = lab.astype(np.float64)
+    inf[2, 2, 2] = np.inf
+    p = write_volume(tmp / "inf_lab.nrrd", inf, g)
+    cases.append(("inf", [good_img, p], p))
+
+    p = tmp / "garbage.nii.gz"
+    p.write_bytes(os.urandom(3000))
+    cases.append(("unreadable", [p, tmp / "l2.nii.gz"], p))
+    for suffix in (".nii.gz", ".nii", ".nrrd"):
+        full = write_volume(tmp / f"full{suffix}", img, g)
+        data = full.read_bytes()
+        p = tmp / f"trunc{suffix}"
+        p.write_bytes(data[: len(data) // 2])
+        cases.append((f"truncated{suffix}", [p, tmp / "l2.nii.gz"], p))
+    p = tmp / "empty_file.nii.gz"
+    p.write_bytes(b"")
+    cases.append(("zero-bytes", [p, tmp / "l2.nii.gz"], p))
+    cases.append(("missing", [tmp / "nope.nii.gz", tmp / "l2.nii.gz"], tmp / "nope.nii.gz"))
+    return cases
+
+
+def test_bad_input_exit_2_one_line_no_output(tmp_path, run_claim):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, argv, culprit in _bad_inputs(inputs):
+        for command in ("info", "convert"):
+            out_dir = tmp_path / f"out_{name}_{command}"
+            extra = ["--out", out_dir] if command == "convert" else []
+            before = set(inputs.iterdir())
+            code, out, err = run_claim(command, *argv, *extra)
+            assert code == 2, (name, command, out, err)
+            lines = err.strip().splitlines()
+            assert len(lines) == 1, (name, err)
+            assert lines[0].startswith(f"claim: error: {culprit}: "), (name, lines[0])
+            assert "Traceback" not in err
+            assert not out_dir.exists(), name
+            assert set(inputs.iterdir()) == before, name  # nothing written beside the inputs either
+
+
+def test_bad_arguments(tmp_path, run_claim):
+    for argv, where in ((("phantom", "--out", tmp_path / "p", "--cases", 0), "--cases"),
+                        (("phantom", "--out", tmp_path / "p", "--normal-fraction", 2), "--normal-fraction"),
+                        (("info", tmp_path / "x", "--scheme", "heart=1"), "--scheme"),
+                        (("demo", "--out", tmp_path / "d", "--emidec", tmp_path / "none"), "none")):
+        code, out, err = run_claim(*argv)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("claim: error: ") and where in err, err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "d").exists()
+    code, _, err = run_claim("frobnicate")
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_bad_input_in_a_child_process_has_no_traceback(tmp_path):
+    p = tmp_path / "junk.nii"
+    p.write_bytes(b"not a nifti at all" * 40)
+    r = subprocess.run([sys.executable, "-m", "CLAIMLib", "info", str(p), str(p)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO / "CLAIM")})
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith(f"claim: error: {p}: ")
