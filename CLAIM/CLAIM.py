@@ -11,6 +11,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleWidget)
 
 from CLAIMSlicerLib import dependencies
+from CLAIMSlicerLib.logic import CLAIMLogic
 
 
 class CLAIM(ScriptedLoadableModule):
@@ -61,7 +62,6 @@ class CLAIMWidget(ScriptedLoadableModuleWidget):
 
     def getLogic(self):
         if self.logic is None:
-            from CLAIMSlicerLib.logic import CLAIMLogic
             self.logic = CLAIMLogic()
         return self.logic
 
@@ -96,7 +96,6 @@ class CLAIMTest(ScriptedLoadableModuleTest):
         if dependencies.missing():
             dependencies.install(dependencies.missing())
         import numpy as np
-        from CLAIMSlicerLib.logic import CLAIMLogic
 
         logic = CLAIMLogic()
         volume, segmentation, phantom = logic.addPhantomCase(seed=7)

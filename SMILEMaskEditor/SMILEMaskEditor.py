@@ -12,6 +12,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleWidget)
 
 from CLAIMSlicerLib import dependencies
+from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
 
 
 class SMILEMaskEditor(ScriptedLoadableModule):
@@ -51,7 +52,6 @@ class SMILEMaskEditorWidget(ScriptedLoadableModuleWidget):
 
     def getLogic(self):
         if self.logic is None:
-            from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
             self.logic = SMILEMaskEditorLogic()
         return self.logic
 
@@ -77,7 +77,6 @@ class SMILEMaskEditorTest(ScriptedLoadableModuleTest):
         if dependencies.missing():
             dependencies.install(dependencies.missing())
         import numpy as np
-        from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
 
         logic = SMILEMaskEditorLogic()
         volume, _, phantom = logic.addPhantomCase(seed=3)

@@ -9,9 +9,11 @@ import slicer
 
 from CLAIMLib.info import case_info, format_info
 from CLAIMLib.labels import Case, parse_scheme
-from CLAIMLib.phantom import case_rng, generate_case
 
 from . import mrml
+
+# Only numpy and SimpleITK (both shipped with Slicer) are imported at load time, so the modules load before
+# "Install Python dependencies" has run; capabilities needing scipy, scikit-image or torch import them on use.
 
 try:  # inside Slicer
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -42,6 +44,7 @@ class CaseNodeLogic(ScriptedLoadableModuleLogic):
     def addPhantomCase(self, seed: int = 0, pathological: bool = True):
         """Generate a phantom case into the scene: (LGE volume node, segmentation node, phantom case)."""
         from CLAIMLib.labels import case_from_arrays
+        from CLAIMLib.phantom import case_rng, generate_case
 
         case_id = f"Phantom_{'P' if pathological else 'N'}{seed:03d}"
         phantom = generate_case(case_rng(seed, 0), case_id, pathological)
