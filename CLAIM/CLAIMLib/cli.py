@@ -144,6 +144,16 @@ def cmd_demo(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- parser
+def add_case_arguments(p: argparse.ArgumentParser) -> None:
+    """The inputs of every command that reads cases (resolved by ``_case_files``)."""
+    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES",
+                   help="a case folder or dataset root, a label file, or IMAGE LABELS")
+    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
+    p.add_argument("--labels", type=Path, help="the label map (NIfTI, NRRD or Slicer .seg.nrrd)")
+    p.add_argument("--scheme", help="label scheme: emidec, myops or e.g. 'cavity=1,myocardium=2+3+4,scar=3+4,mvo=4' "
+                                    "(default: detected from the values)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="claim", description="CLAIM: clinically guided LGE scar synthesis and segmentation.")
     parser.add_argument("--version", action="version", version=f"claim {__version__}")
@@ -152,20 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="shape, spacing, slice order and structure volumes (mL) of cases",
                        description="Print a case's grid, slice order and each structure's volume in mL. "
                                    "PATHS: a case folder or dataset root, a label file, or IMAGE LABELS.")
-    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES")
-    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
-    p.add_argument("--labels", type=Path, help="the label map (NIfTI, NRRD or Slicer .seg.nrrd)")
-    p.add_argument("--scheme", help="label scheme: emidec, myops or e.g. 'cavity=1,myocardium=2+3+4,scar=3+4,mvo=4'")
+    add_case_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="check cases and write them in the EMIDEC layout (NIfTI, EMIDEC labels)",
                        description="Read cases in any supported layout (EMIDEC, MyoPS, nnU-Net, pairs, .seg.nrrd), "
                                    "check them, and write them as OUT/<id>/Images and OUT/<id>/Contours.")
-    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES")
-    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
-    p.add_argument("--labels", type=Path, help="the label map")
-    p.add_argument("--scheme", help="label scheme of the input (default: detected)")
+    add_case_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_convert)
 
