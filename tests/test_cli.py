@@ -185,3 +185,81 @@ def test_bad_input_in_a_child_process_has_no_traceback(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(REPO / "CLAIM")})
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith(f"claim: error: {p}: ")
+
+
+# ------------------------------------------------------------------------------------------- aha, bullseye
+def test_aha_command(phantom_cohort, run_claim, tmp_path):
+    out_dir, cases = phantom_cohort
+    c = cases[0]
+    d = out_dir / c.case_id
+    img, lab = d / "Images" / f"{c.case_id}.nii.gz", d / "Contours" / f"{c.case_id}.nii.gz"
+    code, out, err = run_claim("aha", "--image", img, "--labels", lab, "--out", tmp_path / "aha.nii.gz",
+                               "--json", tmp_path / "aha.json")
+    assert code == 0, err
+    assert "orientation   image" in out and c.truth["slice_order"] in out
+    from CLAIMLib.io import read_volume
+
+    aha, g = read_volume(tmp_path / "aha.nii.gz")
+    assert g.differences(c.geometry) == [] and np.array_equal(aha > 0, c.labels >= 2)
+    assert np.mean(aha[c.labels >= 2] == c.aha[c.labels >= 2]) > 0.9
+    record = json.loads((tmp_path / "aha.json").read_text())
+    assert record["orientation"]["source"] == "image" and record["slice_order"]["order"] == c.truth["slice_order"]
+    # insertion points in RAS, as Slicer shows them
+    ras = [np.asarray(c.truth["rv_insertion_points"][w]) * [-1, -1, 1] for w in ("anterior", "inferior")]
+    code, out, err = run_claim("aha", "--labels", lab, "--ras", "--out", tmp_path / "aha2.nii.gz",
+                               *[f"--rv-point={','.join(f'{v:.3f}' for v in p)}" for p in ras])
+    assert code == 0 and "rv-points" in out, err
+    aha2, _ = read_volume(tmp_path / "aha2.nii.gz")
+    assert np.mean(aha2[c.labels >= 2] == c.aha[c.labels >= 2]) > 0.95
+    # labels alone: the default, with a warning on stderr
+    code, out, err = run_claim("aha", "--labels", lab, "--out", tmp_path / "aha3.nii.gz")
+    assert code == 0 and "default" in out and err.startswith("claim: warning:")
+
+
+def test_bullseye_command(emidec, run_claim, tmp_path):
+    d = emidec / "Case_P100"
+    img, lab = d / "Images" / "Case_P100.nii.gz", d / "Contours" / "Case_P100.nii.gz"
+    code, out, err = run_claim("bullseye", "--image", img, "--labels", lab, "--out", tmp_path / "be.svg",
+                               "--csv", tmp_path / "be.csv")
+    assert code == 0, err
+    assert (tmp_path / "be.svg").stat().st_size > 10000
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "be.csv").open()))
+    assert len(rows) == 18 and rows[-1]["segment"] == "total"
+    assert float(rows[-1]["scar_ml"]) == pytest.approx(20.258, abs=0.01)
+    assert float(rows[-1]["mvo_ml"]) == pytest.approx(0.7455, rel=0.01)
+    per = {int(r["segment"]): float(r["scar_ml"]) for r in rows[:-1]}
+    assert max(per, key=per.get) in (4, 10)
+    # the AHA map from `claim aha` and a separate scar mask give the same table
+    run_claim("aha", "--image", img, "--labels", lab, "--out", tmp_path / "aha.nii.gz")
+    from CLAIMLib.io import read_volume, write_volume
+
+    labels, g = read_volume(lab)
+    write_volume(tmp_path / "scar.nii.gz", (labels >= 3).astype(np.uint8), g)
+    code, out, err = run_claim("bullseye", "--labels", lab, "--aha", tmp_path / "aha.nii.gz", "--scar",
+                               tmp_path / "scar.nii.gz", "--out", tmp_path / "be2.png", "--csv", tmp_path / "be2.csv")
+    assert code == 0, err
+    rows2 = list(csv.DictReader((tmp_path / "be2.csv").open()))
+    assert [r["scar_ml"] for r in rows2] == [r["scar_ml"] for r in rows]
+
+
+def test_aha_and_bullseye_bad_input(phantom_cohort, run_claim, tmp_path):
+    out_dir, cases = phantom_cohort
+    c = cases[0]
+    lab = out_dir / c.case_id / "Contours" / f"{c.case_id}.nii.gz"
+    other = out_dir / cases[1].case_id / "Contours" / f"{cases[1].case_id}.nii.gz"
+    bad = [
+        (("aha", "--labels", lab, "--rv-point", "1,2", "--out", tmp_path / "a.nii.gz"), "--rv-point"),
+        (("aha", "--labels", lab, "--rv-point", "1,2,3", "--rv-point", "4,5,6", "--rv-point", "7,8,9",
+          "--out", tmp_path / "a.nii.gz"), "--rv-point"),
+        (("aha", "--labels", lab, "--out", tmp_path / "a.png"), str(tmp_path / "a.png")),
+        (("bullseye", "--labels", lab, "--aha", other, "--out", tmp_path / "b.png"), str(other)),
+        (("bullseye", "--labels", lab, "--scar", other, "--out", tmp_path / "b.png"), str(other)),
+        (("bullseye", "--labels", lab, "--out", tmp_path / "b.jpg"), str(tmp_path / "b.jpg")),
+    ]
+    for argv, culprit in bad:
+        code, out, err = run_claim(*argv)
+        assert code == 2, (argv, err)
+        assert err.count("\n") == 1 and err.startswith(f"claim: error: {culprit}: "), err
+    assert not list(tmp_path.iterdir())

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .errors import InputError
 
@@ -100,6 +102,118 @@ def _looks_like_labels(path) -> bool:
     return np.unique(array).size <= 16
 
 
+# ----------------------------------------------------------------------------------------------- aha, bullseye
+def _orientation_inputs(args, case):
+    """RV mask (from the labels), RV insertion points (--rv-point) and the image, for the AHA orientation."""
+    from .orientation import parse_rv_points
+
+    try:
+        points = parse_rv_points(args.rv_point or [], ras=args.ras)
+    except ValueError as e:
+        raise InputError("--rv-point", str(e)) from None
+    if len(points) > 2:
+        raise InputError("--rv-point", f"give one or two RV insertion points, not {len(points)}")
+    rv = case.masks.get("rv")
+    return {"rv": rv if rv is not None and rv.any() else None, "rv_points": points, "image": case.image}
+
+
+def _load_labelled_case(args):
+    from .io import CaseFiles, load_case, stem
+
+    return load_case(CaseFiles(stem(args.labels), args.image, args.labels), _scheme(args))
+
+
+def _check_suffix(path, allowed, option):
+    name = str(path).lower()
+    if not any(name.endswith(a) for a in allowed):
+        raise InputError(path, f"{option} must end with {' or '.join(allowed)}")
+
+
+def _aha_result(args, case):
+    from .aha import aha_segments
+
+    try:
+        return aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, method=args.method,
+                            **_orientation_inputs(args, case))
+    except ValueError as e:  # e.g. insertion points that do not fit this heart
+        raise InputError("--rv-point" if args.rv_point else args.labels, str(e)) from None
+
+
+def cmd_aha(args) -> int:
+    from .io import WRITE_SUFFIXES, write_json, write_volume
+
+    _check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    case = _load_labelled_case(args)
+    result = _aha_result(args, case)
+    record = {"case_id": case.case_id, "labels": str(args.labels), **result.to_dict()}
+    write_volume(args.out, result.labels, case.geometry, np.uint8)
+    if args.json:
+        write_json(args.json, record)
+    o = result.orientation
+    print(f"{case.case_id}: AHA-17 ({result.method}) written to {args.out}")
+    print(f"  slice order   {result.axis.order.order} ({result.axis.order.evidence})")
+    print(f"  orientation   {o.source}, confidence {o.confidence:.2f} ({o.detail})")
+    if o.warning:
+        print(f"claim: warning: {o.warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_bullseye(args) -> int:
+    from .bullseye import plot, scar_panels
+    from .io import read_labels, read_volume, write_text
+    from .quantify import quantify, to_csv
+
+    _check_suffix(args.out, (".png", ".svg"), "--out")
+    case = _load_labelled_case(args)
+    scar, mvo = case.masks.get("scar"), case.masks.get("mvo")
+    if args.scar:
+        array, geometry, _ = read_labels(args.scar)
+        _same_grid(geometry, case, args.scar)
+        values = set(np.unique(array).tolist())
+        if values <= {0, 1}:
+            scar, mvo = array > 0, None
+        else:
+            from .labels import case_from_arrays
+            other = case_from_arrays("scar", None, array, geometry, _scheme(args), labels_source=args.scar)
+            scar, mvo = other.mask("scar"), other.masks.get("mvo")
+    if args.aha:
+        aha, geometry = read_volume(args.aha)
+        _same_grid(geometry, case, args.aha)
+        aha = np.round(aha).astype(np.int64)
+        if aha.min() < 0 or aha.max() > 17:
+            raise InputError(args.aha, f"AHA labels must be 0-17 (found {aha.min()}..{aha.max()})")
+        source = str(args.aha)
+    else:
+        result = _aha_result(args, case)
+        aha, source = result.labels, f"{result.method}, orientation from {result.orientation.source}"
+    table = quantify(aha, case.myocardium, scar, case.geometry, mvo=mvo, cavity=case.masks.get("cavity"))
+    t = table["totals"]
+    title = args.title or f"{case.case_id}: scar {t['scar_ml']:.1f} mL ({t['scar_percent']:.0f}% of LV myocardium)"
+    plot(scar_panels(table), args.out, suptitle=title)
+    if args.csv:
+        write_text(args.csv, to_csv(table))
+    print(f"{case.case_id}: bull's-eye written to {args.out}" + (f", table to {args.csv}" if args.csv else ""))
+    print(f"  AHA from {source}; scar {t['scar_ml']:.2f} mL of {t['myocardium_ml']:.2f} mL myocardium, "
+          f"MVO {t['mvo_ml']:.2f} mL")
+    return 0
+
+
+def _same_grid(geometry, case, path):
+    diffs = geometry.differences(case.geometry)
+    if diffs:
+        raise InputError(path, f"not on the labels' grid: {'; '.join(diffs)}")
+
+
+def add_orientation_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rv-point", action="append", metavar="[anterior:|inferior:]X,Y,Z",
+                   help="an RV insertion point in mm (LPS, or RAS with --ras); give one or two. "
+                        "A single point is taken as the anterior insertion point unless prefixed inferior:. "
+                        "Write --rv-point=-12.5,3,40 when a coordinate starts with a minus sign")
+    p.add_argument("--ras", action="store_true", help="--rv-point coordinates are RAS (as Slicer shows them)")
+    p.add_argument("--method", choices=("direct", "template"), default="direct",
+                   help="direct (subject space, default) or template (registration to a parametric template)")
+
+
 # ----------------------------------------------------------------------------------------------- phantom
 def cmd_phantom(args) -> int:
     from .phantom import case_rng, cohort_plan, generate_case, write_case
@@ -172,6 +286,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_case_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("aha", help="label the myocardium with the 17 AHA segments, in subject space",
+                       description="Write 0 for background and 1-17 on myocardium voxels, on the input's grid. "
+                                   "The septum comes from an RV mask in the labels, RV insertion points, the LGE "
+                                   "image, or a default (with a warning), in that order.")
+    p.add_argument("--labels", type=Path, required=True, help="the label map")
+    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when the labels have none)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    add_orientation_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="output AHA label map (.nii.gz, .nii, .nrrd, .mha)")
+    p.add_argument("--json", type=Path, help="also write the orientation record as JSON")
+    p.set_defaults(func=cmd_aha)
+
+    p = sub.add_parser("bullseye", help="per-segment scar volume, %% and transmurality: bull's-eye and table",
+                       description="Quantify scar per AHA segment and draw bull's-eyes (scar mL, %% of segment, "
+                                   "mean transmurality). Computes the AHA segments unless --aha is given.")
+    p.add_argument("--labels", type=Path, required=True, help="the label map (myocardium, and scar unless --scar)")
+    p.add_argument("--scar", type=Path, help="a scar mask or label map to quantify instead of the labels' scar")
+    p.add_argument("--aha", type=Path, help="AHA labels (from claim aha) on the same grid")
+    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when needed)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    add_orientation_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="figure (.png or .svg)")
+    p.add_argument("--csv", type=Path, help="also write the per-segment table as CSV")
+    p.add_argument("--title", help="figure title")
+    p.set_defaults(func=cmd_bullseye)
 
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")

@@ -10,9 +10,14 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .info import case_info
-from .io import discover_cases, load_case, write_json, write_text
+import numpy as np
+
+from .aha import aha_segments
+from .bullseye import plot, scar_panels
 from .figures import montage
+from .info import case_info
+from .io import discover_cases, load_case, read_volume, write_json, write_text
+from .quantify import quantify
 from .phantom import cohort_plan, generate_case, case_rng, write_case
 from .progress import track
 
@@ -71,14 +76,54 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0) -
             emidec_cases.append(case)
     summary["emidec_folder"] = str(emidec) if emidec else None
 
-    # 4. figures and report
+    # 4. AHA-17 segments in subject space, and scar per segment as bull's-eyes
+    t_aha = time.perf_counter()
+    computed = {}
+    for case in track(phantom_cases + emidec_cases, stage="AHA-17 and bull's-eyes"):
+        computed[case.case_id] = _aha_and_bullseye(case, out / "phantom" / case.case_id, out / "bullseye", summary,
+                                                  truths.get(case.case_id))
+    t_aha = time.perf_counter() - t_aha
+
+    # 5. figures and report
     aha_column = {c.case_id: ("AHA-17 ground truth", truths[c.case_id][1], "tab20") for c in phantom_cases}
     montage(phantom_cases + emidec_cases, out / "montage.png", extra=aha_column,
             title="CLAIM demo: phantom cohort" + (" and EMIDEC samples" if emidec_cases else ""))
-    summary["seconds"] = {"phantom": round(t_phantom, 2), "total": round(time.perf_counter() - t0, 2)}
+    montage(phantom_cases + emidec_cases, out / "aha_montage.png", extra=aha_column, overlays=computed,
+            title="AHA-17 segments found in subject space (right: phantom ground truth)")
+    summary["seconds"] = {"phantom": round(t_phantom, 2), "aha_and_bullseye": round(t_aha, 2),
+                          "total": round(time.perf_counter() - t0, 2)}
     write_json(out / "summary.json", summary)
     write_text(out / "report.md", _report(summary))
     return summary
+
+
+def _aha_and_bullseye(case, case_dir: Path, bullseye_dir: Path, summary: dict, truth) -> np.ndarray:
+    """AHA labels from the image alone (and from the RV mask for phantoms), agreement, bull's-eye of the scar."""
+    t = time.perf_counter()
+    result = aha_segments(case.myocardium, case.mask("cavity"), case.geometry, image=case.image)
+    seconds = time.perf_counter() - t
+    myo = case.myocardium
+    entry = {"case_id": case.case_id, "orientation": result.orientation.to_dict(), "seconds": round(seconds, 3)}
+    if truth is not None:
+        truth_json, truth_aha = truth
+        entry["agreement_image"] = float(np.mean(result.labels[myo] == truth_aha[myo]))
+        rv_file = case_dir / "GroundTruth" / f"{case.case_id}_rv.nii.gz"
+        if rv_file.is_file():
+            rv, _ = read_volume(rv_file)
+            with_rv = aha_segments(myo, case.mask("cavity"), case.geometry, rv=rv > 0)
+            entry["agreement_rv_mask"] = float(np.mean(with_rv.labels[myo] == truth_aha[myo]))
+    if case.volume_ml("scar") > 0:
+        table = quantify(result.labels, myo, case.mask("scar"), case.geometry, mvo=case.masks.get("mvo"),
+                         cavity=case.mask("cavity"))
+        path = bullseye_dir / f"{case.case_id}.png"
+        tot = table["totals"]
+        plot(scar_panels(table), path,
+             suptitle=f"{case.case_id}: scar {tot['scar_ml']:.1f} mL ({tot['scar_percent']:.0f}% of the myocardium)")
+        top = sorted(table["segments"], key=lambda r: -r["scar_ml"])[:4]
+        entry["bullseye"] = str(path.relative_to(bullseye_dir.parent))
+        entry["top_scar_segments"] = [(r["segment"], round(r["scar_ml"], 2)) for r in top if r["scar_ml"] > 0]
+    summary.setdefault("aha", []).append(entry)
+    return result.labels
 
 
 def _report(summary: dict) -> str:
@@ -109,6 +154,23 @@ def _report(summary: dict) -> str:
         lines.append("")
     else:
         lines += ["EMIDEC samples not found (set CLAIM_EMIDEC or pass --emidec).", ""]
-    lines += [f"Run time: {summary['seconds']['total']:.1f} s (phantom generation {summary['seconds']['phantom']:.1f} s).",
+    aha = summary.get("aha", [])
+    if aha:
+        lines += ["## AHA-17 segments and scar bull's-eyes", "",
+                  "Segments are found in each subject's own space; the septum comes from the LGE image alone "
+                  "(the RV blood pool against the septum). Phantoms are checked against their ground truth, also "
+                  "with the RV mask as the orientation source. Overlay montage: `aha_montage.png`.", "",
+                  "| case | orientation (confidence) | agreement, image | agreement, RV mask | scar: top segments (mL) | bull's-eye |",
+                  "|---|---|---|---|---|---|"]
+        for e in aha:
+            o = e["orientation"]
+            img = f"{100 * e['agreement_image']:.1f}%" if "agreement_image" in e else "-"
+            rv = f"{100 * e['agreement_rv_mask']:.1f}%" if "agreement_rv_mask" in e else "-"
+            top = ", ".join(f"{s}: {v}" for s, v in e.get("top_scar_segments", [])) or "-"
+            lines.append(f"| {e['case_id']} | {o['source']} ({o['confidence']:.2f}) | {img} | {rv} | {top} | "
+                         f"{('`' + e['bullseye'] + '`') if 'bullseye' in e else '-'} |")
+        lines.append("")
+    lines += [f"Run time: {summary['seconds']['total']:.1f} s (phantom generation {summary['seconds']['phantom']:.1f} s, "
+              f"AHA and bull's-eyes {summary['seconds']['aha_and_bullseye']:.1f} s).",
               "", "Montage: `montage.png`. Machine-readable summary: `summary.json`.", ""]
     return "\n".join(lines)

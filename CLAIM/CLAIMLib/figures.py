@@ -35,12 +35,15 @@ def _crop_box(mask: np.ndarray, margin: int = 18):
     return slice(max(cy - half, 0), cy + half), slice(max(cx - half, 0), cx + half)
 
 
-def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CLAIM demo") -> None:
+def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CLAIM demo",
+            overlays: dict | None = None) -> None:
     """One row per case: three slices with contours, plus an optional column per case (e.g. AHA labels).
 
-    ``extra`` maps case_id -> (column title, label volume, colormap) drawn on the mid slice.
+    ``extra`` maps case_id -> (column title, label volume, colormap) drawn on the mid slice; ``overlays`` maps
+    case_id -> an AHA label volume (1-17) drawn over the three slices.
     """
     extra = extra or {}
+    overlays = overlays or {}
     ncol = 3 + (1 if extra else 0)
     fig, axes = plt.subplots(len(cases), ncol, figsize=(2.6 * ncol, 2.7 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
@@ -53,7 +56,12 @@ def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CL
                 ax.imshow(sl, cmap="gray", vmin=float(np.percentile(sl, 1)), vmax=float(np.percentile(sl, 99.5)))
             else:
                 ax.imshow(np.zeros_like(case.myocardium[k][ys, xs], float), cmap="gray", vmin=0, vmax=1)
+            if case.case_id in overlays:
+                ax.imshow(np.ma.masked_equal(overlays[case.case_id][k][ys, xs], 0), cmap="tab20", vmin=1, vmax=17,
+                          interpolation="nearest", alpha=0.8)
             for structure, colour in CONTOURS:
+                if case.case_id in overlays and structure in ("myocardium", "cavity"):
+                    continue
                 m = case.masks.get(structure)
                 if m is not None and m[k][ys, xs].any():
                     ax.contour(m[k][ys, xs].astype(float), [0.5], colors=[colour], linewidths=0.8)

@@ -79,3 +79,108 @@ def detect_slice_order(myocardium: np.ndarray, cavity: np.ndarray, geometry: Geo
 def _axis_direction(geometry: Geometry, axis: int) -> np.ndarray:
     """Physical unit vector of increasing index along array axis ``axis`` (0 = k, 1 = j, 2 = i)."""
     return geometry.direction_matrix[:, 2 - axis].copy()
+
+
+@dataclass(frozen=True)
+class LongAxis:
+    """The LV long axis of a short-axis stack, its extent and each slice's level.
+
+    Positions are in mm along ``base_to_apex`` from the basal-most slice holding myocardium (0). The LV runs from
+    there to the apical end of the cavity (``cavity_apex_mm``, estimated between slices); slices beyond it hold the
+    apical cap (segment 17).
+    """
+
+    order: SliceOrder
+    base_to_apex: np.ndarray  # unit vector (LPS), normal to the slices
+    slices: tuple  # slice indices holding myocardium, from base to apex
+    positions_mm: dict  # slice index -> mm from the basal slice
+    centres: dict  # slice index -> LV centre (LPS), on a straight line fitted through the cavity centroids
+    cavity_apex_mm: float
+
+    def level(self, k: int) -> int:
+        """0 basal, 1 mid, 2 apical, 3 apex (segment 17) for slice k."""
+        pos = self.positions_mm[k]
+        if pos > self.cavity_apex_mm:
+            return 3
+        f = pos / self.cavity_apex_mm if self.cavity_apex_mm > 0 else 0.0
+        return 0 if f < 1 / 3 else 1 if f < 2 / 3 else 2
+
+    def to_dict(self) -> dict:
+        return {"slice_order": self.order.to_dict(), "base_to_apex": [round(float(v), 6) for v in self.base_to_apex],
+                "cavity_apex_mm": round(self.cavity_apex_mm, 2),
+                "levels": {int(k): ("basal", "mid", "apical", "apex")[self.level(k)] for k in self.slices}}
+
+
+def _in_plane_area(mask: np.ndarray, axis: int) -> np.ndarray:
+    other = tuple(a for a in range(3) if a != axis)
+    return np.count_nonzero(mask, axis=other)
+
+
+def fit_long_axis(myocardium: np.ndarray, cavity: np.ndarray | None, geometry: Geometry) -> LongAxis:
+    """Slice order, base-to-apex direction, LV centre line and cavity extent from the labels."""
+    order = detect_slice_order(myocardium, cavity, geometry)
+    axis = order.axis
+    if cavity is None:
+        cavity = np.zeros_like(myocardium)
+    n = np.asarray(order.base_to_apex)
+    step = 1 if order.apex_index >= order.base_index else -1
+    slices = tuple(k for k in range(order.base_index, order.apex_index + step, step)
+                   if np.take(myocardium, k, axis=axis).any())
+    spacing = np.asarray(geometry.spacing)[::-1][axis]
+    pixel_mm2 = float(np.prod(np.delete(np.asarray(geometry.spacing)[::-1], axis)))
+    positions = {k: abs(k - order.base_index) * float(spacing) for k in slices}
+
+    # LV centre per slice: cavity centroid (myocardium where the cavity is tiny), then a straight line through them
+    cav_area = _in_plane_area(cavity, axis)
+    pts, pos, w = [], [], []
+    for k in slices:
+        m = np.take(cavity, k, axis=axis)
+        weight = float(cav_area[k])
+        if cav_area[k] < 4:
+            m, weight = np.take(myocardium, k, axis=axis), 1.0
+        idx2 = np.argwhere(m).mean(axis=0)
+        idx3 = np.insert(idx2, axis, k)
+        pts.append(geometry.index_to_physical(idx3[None])[0])
+        pos.append(positions[k])
+        w.append(weight)
+    pts, pos, w = np.asarray(pts), np.asarray(pos), np.asarray(w)
+    if len(slices) >= 3:
+        coef = [np.polyfit(pos, pts[:, d], 1, w=np.sqrt(w)) for d in range(3)]
+        centres = {k: np.array([np.polyval(c, positions[k]) for c in coef]) for k in slices}
+    else:
+        centres = {k: p for k, p in zip(slices, pts)}
+
+    cavity_apex = _cavity_apex(slices, positions, cav_area * pixel_mm2, float(spacing))
+    return LongAxis(order, n, slices, positions, centres, cavity_apex)
+
+
+def _cavity_apex(slices, positions, cav_area_mm2, gap) -> float:
+    """Where the cavity ends, between the last slice with cavity and the next one (or one gap beyond).
+
+    Near the apex the LV cavity is close to an ellipsoid, whose cross-section area is quadratic in position:
+    fit it to the cavity slices and take its root; fall back to a straight line through the last two.
+    """
+    with_cavity = [k for k in slices if cav_area_mm2[k] > 0]
+    if not with_cavity:
+        return 0.0
+    last = with_cavity[-1]
+    lo = positions[last]
+    beyond = [positions[k] for k in slices if positions[k] > lo]
+    hi = min(beyond) if beyond else lo + gap
+    s = np.array([positions[k] for k in with_cavity])
+    a = np.array([cav_area_mm2[k] for k in with_cavity], float)
+    root = None
+    if len(s) >= 4:
+        sel = slice(len(s) // 3, None)  # the apical two thirds: the base often flares or is cut by the valve plane
+        c = np.polyfit(s[sel], a[sel], 2)
+        roots = np.roots(c)
+        roots = roots[np.isreal(roots)].real
+        roots = roots[roots >= lo - 1e-6]
+        if roots.size and c[0] <= 0:
+            root = float(roots.min())
+    if root is None and len(s) >= 2 and a[-2] > a[-1]:
+        slope = (a[-1] - a[-2]) / (s[-1] - s[-2])
+        root = float(s[-1] - a[-1] / slope)
+    if root is None:
+        root = lo + 0.5 * (hi - lo)
+    return float(np.clip(root, lo, hi))

@@ -73,7 +73,7 @@ def _rotation(axis, angle) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
 
 
-def _draw_parameters(rng: np.random.Generator, pathological: bool) -> dict:
+def _draw_parameters(rng: np.random.Generator, pathological: bool, scar: dict | None = None) -> dict:
     p = {}
     p["spacing"] = float(rng.uniform(1.25, 2.0))
     p["gap"] = float(rng.uniform(8.0, 13.0))
@@ -115,6 +115,17 @@ def _draw_parameters(rng: np.random.Generator, pathological: bool) -> dict:
                      "z": float(rng.uniform(z0, z1)), "angle_width": float(np.deg2rad(rng.uniform(26, 46))),
                      "z_width": float(rng.uniform(0.25, 0.45)), "extent": float(rng.uniform(0.6, 1.0)),
                      "mvo": bool(rng.random() < 0.5), "signal": float(SIGNAL["scar"] * rng.uniform(0.92, 1.08))}
+        if scar:  # overrides, drawn values first so the rest of the case stays the same
+            unknown = set(scar) - set(p["scar"]) - {"pattern"}
+            if unknown:
+                raise ValueError(f"unknown scar parameters: {sorted(unknown)}")
+            p["scar"].update(scar)
+            if "territory" in scar and "angle" not in scar:
+                (a0, a1), (z0, z1) = _TERRITORY_CENTRES[scar["territory"]]
+                p["scar"]["angle"], p["scar"]["z"] = float(np.deg2rad((a0 + a1) / 2)), float((z0 + z1) / 2)
+            for key in ("angle", "angle_width"):  # given in degrees
+                if key in scar:
+                    p["scar"][key] = float(np.deg2rad(scar[key]))
     return p
 
 
@@ -192,14 +203,30 @@ def _smooth_noise(rng, shape, sigma_px) -> np.ndarray:
     return n / max(float(n.std()), 1e-9)
 
 
+def _level(z: float, base: float, cavity_apex: float) -> int:
+    """AHA level of a slice at long-axis position z (mm from the base plane).
+
+    As a reader would: the LV runs from the basal-most short-axis slice to the apical end of the cavity, split into
+    equal thirds (basal, mid, apical); beyond the cavity lies the apex (segment 17).
+    """
+    if z > cavity_apex:
+        return 3
+    f = (z - base) / (cavity_apex - base)
+    return 0 if f < 1 / 3 else 1 if f < 2 / 3 else 2
+
+
 def _scar_extent(p: dict, heart: _Heart, phi, z, noise_lookup):
     """Transmural extent E(phi, z) of the scar (0 = none); the scar is where depth <= E."""
     s = p["scar"]
     dphi = np.angle(np.exp(1j * (phi - s["angle"])))
     dz = (z / heart.lc - s["z"])
     core = np.exp(-0.5 * ((dphi / s["angle_width"]) ** 2 + (dz / s["z_width"]) ** 2))
-    extent = s["extent"] * np.clip(core * 1.35, 0, 1) * (1 + 0.25 * noise_lookup(phi, z))
-    return np.where(extent > 0.12, extent, 0.0), core
+    if s.get("pattern", "wavefront") == "wavefront":  # ischaemic: transmural at the core, thinner at the edges
+        extent = s["extent"] * np.clip(core * 1.35, 0, 1) * (1 + 0.25 * noise_lookup(phi, z))
+        return np.where(extent > 0.12, extent, 0.0), core
+    # "transmural" or "subendocardial" (to a fixed depth): one extent over the whole scar region
+    depth = 1.0 if s["pattern"] == "transmural" else s["extent"]
+    return np.where(core > 0.35, depth, 0.0), core
 
 
 def _render_plane(p, heart, X, Y, z, tex, noise_lookup):
@@ -274,17 +301,24 @@ def _render_plane(p, heart, X, Y, z, tex, noise_lookup):
     return sig, labels, t, phi, rv_blood
 
 
-def generate_case(rng: np.random.Generator, case_id: str, pathological: bool = True) -> PhantomCase:
-    """Draw one phantom case. Pathological cases are redrawn until their scar is at least 2 mL."""
+def generate_case(rng: np.random.Generator, case_id: str, pathological: bool = True,
+                  scar: dict | None = None) -> PhantomCase:
+    """Draw one phantom case. Pathological cases are redrawn until their scar is at least 2 mL.
+
+    ``scar`` overrides the drawn scar: ``territory`` (LAD/RCA/LCX), ``angle`` and ``angle_width`` (degrees from the
+    septum toward anterior), ``z`` and ``z_width`` (fractions of the cavity length), ``extent`` (0-1 of the wall),
+    ``pattern`` ("wavefront", the default ischaemic shape; "transmural"; "subendocardial" to depth ``extent``),
+    ``mvo`` (bool).
+    """
     for _ in range(20):
-        case = _draw_case(rng, case_id, pathological)
+        case = _draw_case(rng, case_id, pathological, scar)
         if not pathological or case.truth["scar"]["volume_ml"] >= 2.0:
             return case
     return case
 
 
-def _draw_case(rng, case_id, pathological) -> PhantomCase:
-    p = _draw_parameters(rng, pathological)
+def _draw_case(rng, case_id, pathological, scar=None) -> PhantomCase:
+    p = _draw_parameters(rng, pathological, scar)
     heart = _Heart(p)
     s, n = p["spacing"], p["n_slices"]
     nxy = int(round(p["fov"] / s))
@@ -336,7 +370,7 @@ def _draw_case(rng, case_id, pathological) -> PhantomCase:
             if dz == 0.0:
                 labels[k], rv[k] = lab, rvb
                 myo = lab >= 2
-                level = 0 if zk < heart.lc / 3 else 1 if zk < 2 * heart.lc / 3 else 2 if zk <= heart.lc else 3
+                level = _level(zk, p["z0"], heart.lc)
                 aha[k][myo] = segment_from_level_angle(np.full(myo.sum(), level), np.rad2deg(phi[myo]))
         image[k] = ndimage.gaussian_filter(acc, 0.5)
 
@@ -393,9 +427,10 @@ def _truth(case_id, p, heart, geometry, labels, aha, z_slices, e_s, e_a, e_z, ba
         "stack_base_to_apex": e_z.round(6).tolist(),
         "long_axis_base_to_apex": long_axis.round(6).tolist(),
         "lv_axis_base_point": np.asarray(base_point).round(3).tolist(),
+        "base_slice_mm": round(p["z0"], 3),
         "cavity_apex_mm": round(heart.lc, 3),
         "epicardial_apex_mm": round(heart.le, 3),
-        "level_boundaries_mm": [round(heart.lc / 3, 3), round(2 * heart.lc / 3, 3), round(heart.lc, 3)],
+        "level_boundaries_mm": [round(p["z0"] + (heart.lc - p["z0"]) * f, 3) for f in (1 / 3, 2 / 3, 1)],
         "wall_thickness_mm": round(p["wall"], 3),
         "cavity_radius_mm": round(p["cavity_radius"], 3),
         "rv_insertion_angle_deg": round(float(np.rad2deg(p["rv_angle"])), 3),
