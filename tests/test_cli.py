@@ -263,3 +263,67 @@ def test_aha_and_bullseye_bad_input(phantom_cohort, run_claim, tmp_path):
         assert code == 2, (argv, err)
         assert err.count("\n") == 1 and err.startswith(f"claim: error: {culprit}: "), err
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------------------- smile, mask-stats
+def test_smile_and_mask_stats_commands(phantom_cohort, run_claim, tmp_path):
+    out_dir, cases = phantom_cohort
+    normal = next(c for c in cases if not c.truth["pathological"])
+    sick = next(c for c in cases if c.truth["pathological"])
+    d = out_dir / normal.case_id
+    img, lab = d / "Images" / f"{normal.case_id}.nii.gz", d / "Contours" / f"{normal.case_id}.nii.gz"
+    code, out, err = run_claim("smile", "--image", img, "--labels", lab, "--out", tmp_path / "m" / "mask.nii.gz",
+                               "--territory", "lad", "--transmurality", "subendocardial:0.6", "--mvo", "--seed", 7,
+                               "--count", 3, "--volume-ml", "5")
+    assert code == 0, err
+    from CLAIMLib.aha import TERRITORIES
+    from CLAIMLib.io import read_volume
+
+    for i in (1, 2, 3):
+        labels, g = read_volume(tmp_path / "m" / f"mask_{i:03d}.nii.gz")
+        record = json.loads((tmp_path / "m" / f"mask_{i:03d}.json").read_text())
+        assert g.differences(normal.geometry) == []
+        assert set(np.unique(labels)) <= {0, 1, 2, 3, 4} and (labels == 3).any()
+        assert np.array_equal(labels >= 2, normal.labels >= 2) and np.array_equal(labels == 1, normal.labels == 1)
+        assert record["seed"] == 7 and set(record["segments"]) <= set(TERRITORIES["LAD"])
+        if not any(v["capacity_limited"] for v in record["per_segment"].values()):
+            assert record["achieved_total_ml"] == pytest.approx(5.0, rel=0.15)
+        assert "per_segment" in record and record["orientation"]["source"] == "image"
+    # same seed, same masks
+    run_claim("smile", "--image", img, "--labels", lab, "--out", tmp_path / "again.nii.gz", "--territory", "LAD",
+              "--transmurality", "subendocardial:0.6", "--mvo", "--seed", 7, "--volume-ml", "5")
+    a, _ = read_volume(tmp_path / "again.nii.gz")
+    b, _ = read_volume(tmp_path / "m" / "mask_001.nii.gz")
+    assert np.array_equal(a, b)
+    # explicit segments and per-segment volumes; an existing scar is replaced
+    sd = out_dir / sick.case_id
+    code, out, err = run_claim("smile", "--image", sd / "Images" / f"{sick.case_id}.nii.gz", "--labels",
+                               sd / "Contours" / f"{sick.case_id}.nii.gz", "--out", tmp_path / "p.nii.gz",
+                               "--volume-ml", "4:2,10:1.5", "--transmurality", "transmural")
+    assert code == 0, err
+    record = json.loads((tmp_path / "p.json").read_text())
+    assert record["segments"] == [4, 10] and record["replaced_existing_scar_ml"] > 0
+    assert {k: round(v["target_ml"], 2) for k, v in record["per_segment"].items()} == {"4": 2.0, "10": 1.5}
+    # realism metrics against the phantom cohort's scars
+    code, out, err = run_claim("mask-stats", "--masks", tmp_path / "m", "--reference", out_dir,
+                               "--out", tmp_path / "stats.json")
+    assert code == 0, err
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["cases"] == 3 and stats["reference_cases"] == len(cases)
+    assert "involvement frequency" in out and stats["volume_ml_wasserstein"] >= 0
+
+
+def test_smile_bad_input(phantom_cohort, run_claim, tmp_path):
+    out_dir, cases = phantom_cohort
+    lab = out_dir / cases[0].case_id / "Contours" / f"{cases[0].case_id}.nii.gz"
+    for argv, culprit in (
+            (("--segments", "4,18"), "--segments"), (("--segments", "a"), "--segments"),
+            (("--volume-ml", "-3"), "--volume-ml"), (("--volume-ml", "4:x"), "--volume-ml"),
+            (("--transmurality", "diffuse"), "--transmurality"),
+            (("--transmurality", "subendocardial:2"), "--transmurality"),
+            (("--segments", "4", "--territory", "LAD"), "--segments"), (("--count", "0"), "--count")):
+        code, out, err = run_claim("smile", "--labels", lab, "--out", tmp_path / "x.nii.gz", *argv)
+        assert code == 2 and err.count("\n") == 1 and err.startswith(f"claim: error: {culprit}: "), (argv, err)
+    code, _, err = run_claim("mask-stats", "--masks", tmp_path / "none", "--reference", out_dir)
+    assert code == 2 and err.startswith(f"claim: error: {tmp_path / 'none'}: ")
+    assert not list(tmp_path.iterdir())

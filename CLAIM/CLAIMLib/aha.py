@@ -97,11 +97,12 @@ def label_direct(myocardium: np.ndarray, geometry, la, septum: np.ndarray) -> np
 
 
 def aha_segments(myocardium: np.ndarray, cavity: np.ndarray | None, geometry, rv=None, rv_points=None,
-                 image=None, method: str = "direct") -> AHAResult:
+                 image=None, method: str = "direct", septum=None, demons: dict | None = None) -> AHAResult:
     """Label the subject's myocardium with the 17 AHA segments, in its own space.
 
     ``rv``: an RV mask; ``rv_points``: [(kind, LPS point)] from ``orientation.parse_rv_points``; ``image``: the
-    LGE image. ``method``: "direct" (geometry in subject space) or "template" (paper-faithful registration to a
+    LGE image; ``septum``: a known septum direction (LPS), e.g. from an earlier run's record; ``demons``: the
+    template path's demons settings (``template.DEMONS``, or ``template.PAPER_DEMONS`` as the paper ran them). ``method``: "direct" (geometry in subject space) or "template" (paper-faithful registration to a
     parametric template, see ``template.py``).
     """
     from .longaxis import fit_long_axis
@@ -110,12 +111,21 @@ def aha_segments(myocardium: np.ndarray, cavity: np.ndarray | None, geometry, rv
     myocardium = np.asarray(myocardium, bool)
     cavity = np.zeros_like(myocardium) if cavity is None else np.asarray(cavity, bool)
     la = fit_long_axis(myocardium, cavity, geometry)
-    orientation = find_orientation(la, myocardium, cavity, geometry, rv=rv, rv_points=rv_points, image=image)
+    if septum is not None:
+        from .orientation import Orientation, _perp
+
+        orientation = Orientation("given", _perp(np.asarray(septum, float), la.base_to_apex), 1.0,
+                                  "septum direction given by the caller")
+    else:
+        orientation = find_orientation(la, myocardium, cavity, geometry, rv=rv, rv_points=rv_points, image=image)
     if method == "direct":
         return AHAResult(label_direct(myocardium, geometry, la, orientation.septum), orientation, la, "direct")
     if method == "template":
         from .template import label_by_template
 
-        labels, registration = label_by_template(myocardium, cavity, geometry, la, orientation.septum)
+        from .template import DEMONS
+
+        labels, registration = label_by_template(myocardium, cavity, geometry, la, orientation.septum,
+                                                 demons or DEMONS)
         return AHAResult(labels, orientation, la, "template", registration)
     raise ValueError(f"unknown AHA method '{method}' (direct or template)")

@@ -113,10 +113,11 @@ def draw(ax, values=None, title: str = "", unit: str = "", cmap: str = "YlOrRd",
     return sm
 
 
-def plot(panels: list[dict], path, suptitle: str = "", dpi: int = 110) -> Path:
+def plot(panels: list[dict], path, suptitle: str = "", dpi: int = 110, ncols: int | None = None) -> Path:
     """Side-by-side bull's-eyes written to PNG or SVG (by suffix), atomically.
 
-    Each panel is a dict of ``draw`` arguments: values, title, unit, cmap, vmin, vmax, highlight, fmt.
+    Each panel is a dict of ``draw`` arguments: values, title, unit, cmap, vmin, vmax, highlight, fmt. Panels fill
+    rows of ``ncols`` (default: one row).
     """
     import matplotlib
 
@@ -129,9 +130,13 @@ def plot(panels: list[dict], path, suptitle: str = "", dpi: int = 110) -> Path:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise ValueError(f"{path}: write .png or .svg")
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    ncols = ncols or len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax, panel in zip(axes.ravel(), panels):
         draw(ax, **panel)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()

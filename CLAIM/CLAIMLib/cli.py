@@ -214,6 +214,152 @@ def add_orientation_arguments(p: argparse.ArgumentParser) -> None:
                    help="direct (subject space, default) or template (registration to a parametric template)")
 
 
+# ----------------------------------------------------------------------------------------------- smile, mask-stats
+def _parse_segments(text):
+    try:
+        segs = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise InputError("--segments", f"'{text}': expected AHA segment numbers such as 4,10,15") from None
+    bad = [v for v in segs if not 1 <= v <= 17]
+    if not segs or bad:
+        raise InputError("--segments", f"'{text}': AHA segments are 1-17")
+    return segs
+
+
+def _parse_volume(text):
+    """'12.5' (total mL) or '4:3,10:2.5' (mL per segment)."""
+    try:
+        if ":" in text:
+            out = {}
+            for part in text.split(","):
+                seg, _, ml = part.partition(":")
+                out[int(seg)] = float(ml)
+            if any(not 1 <= s <= 17 for s in out) or any(v <= 0 for v in out.values()):
+                raise ValueError
+            return out
+        value = float(text)
+        if not value > 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise InputError("--volume-ml", f"'{text}': give a total in mL (e.g. 12.5) or per segment "
+                                        "(e.g. 4:3,10:2.5), all positive") from None
+
+
+def _numbered(path: Path, index: int, count: int) -> Path:
+    if count == 1:
+        return path
+    from .io import stem, volume_suffix
+
+    return path.with_name(f"{stem(path)}_{index + 1:03d}{volume_suffix(path)}")
+
+
+def cmd_smile(args) -> int:
+    from .aha import aha_segments
+    from .io import WRITE_SUFFIXES, stem, write_json, write_volume
+    from .labels import EMIDEC
+    from .progress import track
+    from .smile import SmileSpec, generate, generate_template, parse_pattern, prepare_subject
+
+    _check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    if args.count < 1:
+        raise InputError("--count", f"must be at least 1 (got {args.count})")
+    if args.segments and args.territory:
+        raise InputError("--segments", "give either --segments or --territory, not both")
+    try:
+        parse_pattern(args.transmurality)
+    except ValueError as e:
+        raise InputError("--transmurality", str(e)) from None
+    spec = SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
+                     territory=args.territory, max_segments=args.max_segments,
+                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
+                     transmurality=args.transmurality, mvo=args.mvo)
+    case = _load_labelled_case(args)
+    method = "template" if args.mode == "template" else "direct"
+    args.method = method
+    result = _aha_result(args, case)
+    subject = prepare_subject(case.myocardium, case.masks.get("cavity"), case.geometry, result)
+    existing = case.volume_ml("scar")
+    rng = np.random.default_rng(args.seed)
+    outputs = []
+    for i in track(range(args.count), stage="SMILE masks"):
+        try:
+            res = (generate_template(rng, subject, result.registration, spec) if method == "template"
+                   else generate(rng, subject, spec))
+        except ValueError as e:
+            raise InputError(args.labels, str(e)) from None
+        masks = dict(case.masks)
+        masks["scar"], masks["mvo"] = res.scar, res.mvo
+        labels = EMIDEC.encode(masks, case.geometry.shape)  # 1 cavity, 2 myocardium, 3 scar, 4 MVO
+        outputs.append((_numbered(Path(args.out), i, args.count), labels, res.record))
+    for path, labels, record in outputs:
+        write_volume(path, labels, case.geometry, np.uint8)
+        write_json(path.with_name(stem(path) + ".json"), {
+            "case_id": case.case_id, "labels": str(args.labels), "seed": args.seed, "mode": method,
+            "orientation": result.orientation.to_dict(), "replaced_existing_scar_ml": round(existing, 4), **record})
+    first = outputs[0][2]
+    print(f"{case.case_id}: {len(outputs)} SMILE mask{'s' if len(outputs) > 1 else ''} ({method}) written to "
+          f"{outputs[0][0]}{' ...' if len(outputs) > 1 else ''}")
+    print(f"  first: segments {first['segments']}, {first['pattern']} {first['extent']}, "
+          f"target {first['target_total_ml']:.2f} mL, achieved {first['achieved_total_ml']:.2f} mL, "
+          f"MVO {first['mvo_ml']:.2f} mL")
+    if result.orientation.warning:
+        print(f"claim: warning: {result.orientation.warning}", file=sys.stderr)
+    return 0
+
+
+def _mask_set(folder, scheme):
+    """Label maps in a folder (any case layout, or plain label files), with a septum from SMILE sidecars."""
+    from .io import CaseFiles, discover_cases, load_case, stem, volume_suffix
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "no such folder")
+    try:
+        files = [f for f in discover_cases(folder) if f.labels is not None]
+    except InputError:
+        files = []
+    if not files:
+        files = [CaseFiles(stem(p), None, p) for p in sorted(folder.iterdir())
+                 if p.is_file() and volume_suffix(p) and not p.name.startswith(".")]
+    if not files:
+        raise InputError(folder, "holds no label maps")
+    out = []
+    for f in files:
+        sidecar = Path(f.labels).with_name(stem(f.labels) + ".json")
+        septum = None
+        if sidecar.is_file():
+            try:
+                septum = json.loads(sidecar.read_text())["orientation"]["septum"]
+            except (ValueError, KeyError, TypeError):
+                septum = None
+        out.append((load_case(f, scheme), septum))
+    return out
+
+
+def cmd_mask_stats(args) -> int:
+    from .aha import aha_segments
+    from .io import write_json
+    from .maskstats import case_stats, compare, format_report
+    from .progress import track
+
+    scheme = _scheme(args)
+    sets = {}
+    for name, folder in (("masks", args.masks), ("reference", args.reference)):
+        stats = []
+        for case, septum in track(_mask_set(folder, scheme), stage=f"reading {name}"):
+            r = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.image,
+                             rv=case.masks.get("rv"), septum=septum)
+            stats.append(case_stats(case.mask("scar"), case.myocardium, case.masks.get("cavity"), r.labels,
+                                    case.geometry))
+        sets[name] = stats
+    result = compare(sets["masks"], sets["reference"])
+    print(format_report(result))
+    if args.out:
+        write_json(args.out, result)
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------- phantom
 def cmd_phantom(args) -> int:
     from .phantom import case_rng, cohort_plan, generate_case, write_case
@@ -312,6 +458,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="also write the per-segment table as CSV")
     p.add_argument("--title", help="figure title")
     p.set_defaults(func=cmd_bullseye)
+
+    p = sub.add_parser("smile", help="clinically guided scar masks on a subject's AHA segments (SMILE)",
+                       description="Grow textured scar masks inside chosen AHA segments, with a volume in mL and a "
+                                   "transmurality pattern. Writes a label map (1 cavity, 2 myocardium, 3 scar, "
+                                   "4 MVO) and a JSON sidecar per mask. An existing scar becomes myocardium.")
+    p.add_argument("--labels", type=Path, required=True, help="the subject's label map (myocardium, cavity)")
+    p.add_argument("--image", type=Path, help="the LGE image (finds the RV for the AHA orientation)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.add_argument("--out", type=Path, required=True, help="output mask (.nii.gz ...); with --count N, numbered")
+    p.add_argument("--segments", help="AHA segments, e.g. 4,10,15 (default: 1-4 random adjacent ones)")
+    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"),
+                   help="a coronary territory instead; random draws one by infarct prevalence (LAD 50%%, RCA 30%%, "
+                        "LCX 20%%)")
+    p.add_argument("--max-segments", type=int, default=4, help="most segments drawn at random (default 4)")
+    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default drawn from "
+                                       "EMIDEC's 23.68 +- 15.81 mL")
+    p.add_argument("--transmurality", help="subendocardial[:e] (default, e drawn in 0.3-1), transmural, "
+                                           "midwall, epicardial[:e]")
+    p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
+    p.add_argument("--mode", choices=("direct", "template"), default="direct",
+                   help="direct (subject's own AHA labels, default) or template (paper-faithful, via registration)")
+    p.add_argument("--rv-point", action="append", metavar="[anterior:|inferior:]X,Y,Z",
+                   help="RV insertion point(s) for the AHA orientation, as for claim aha")
+    p.add_argument("--ras", action="store_true", help="--rv-point coordinates are RAS")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
+    p.set_defaults(func=cmd_smile)
+
+    p = sub.add_parser("mask-stats", help="realism metrics between two sets of scar masks",
+                       description="Compare scar masks with reference masks: AHA involvement frequency, and "
+                                   "Wasserstein distances of volume, transmurality, components and endocardial "
+                                   "contact.")
+    p.add_argument("--masks", type=Path, required=True, help="folder of label maps (e.g. claim smile outputs)")
+    p.add_argument("--reference", type=Path, required=True, help="folder of reference cases (e.g. real scars)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.add_argument("--out", type=Path, help="also write the report as JSON")
+    p.set_defaults(func=cmd_mask_stats)
 
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")

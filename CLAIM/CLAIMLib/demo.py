@@ -18,6 +18,7 @@ from .figures import montage
 from .info import case_info
 from .io import discover_cases, load_case, read_volume, write_json, write_text
 from .quantify import quantify
+from .smile import SmileSpec, generate, prepare_subject
 from .phantom import cohort_plan, generate_case, case_rng, write_case
 from .progress import track
 
@@ -84,14 +85,20 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0) -
                                                   truths.get(case.case_id))
     t_aha = time.perf_counter() - t_aha
 
-    # 5. figures and report
+    # 5. SMILE masks for several settings on a normal case, and where they fall
+    t_smile = time.perf_counter()
+    normal = next((c for c in phantom_cases if c.volume_ml("scar") == 0), phantom_cases[0])
+    _smile_section(normal, out, summary, seed)
+    t_smile = time.perf_counter() - t_smile
+
+    # 6. figures and report
     aha_column = {c.case_id: ("AHA-17 ground truth", truths[c.case_id][1], "tab20") for c in phantom_cases}
     montage(phantom_cases + emidec_cases, out / "montage.png", extra=aha_column,
             title="CLAIM demo: phantom cohort" + (" and EMIDEC samples" if emidec_cases else ""))
     montage(phantom_cases + emidec_cases, out / "aha_montage.png", extra=aha_column, overlays=computed,
             title="AHA-17 segments found in subject space (right: phantom ground truth)")
     summary["seconds"] = {"phantom": round(t_phantom, 2), "aha_and_bullseye": round(t_aha, 2),
-                          "total": round(time.perf_counter() - t0, 2)}
+                          "smile": round(t_smile, 2), "total": round(time.perf_counter() - t0, 2)}
     write_json(out / "summary.json", summary)
     write_text(out / "report.md", _report(summary))
     return summary
@@ -124,6 +131,47 @@ def _aha_and_bullseye(case, case_dir: Path, bullseye_dir: Path, summary: dict, t
         entry["top_scar_segments"] = [(r["segment"], round(r["scar_ml"], 2)) for r in top if r["scar_ml"] > 0]
     summary.setdefault("aha", []).append(entry)
     return result.labels
+
+
+SMILE_SETTINGS = (
+    ("random adjacent segments", SmileSpec()),
+    ("LAD territory, transmural, MVO", SmileSpec(territory="LAD", transmurality="transmural", volume_ml=20.0,
+                                                mvo=True)),
+    ("segments 4,10,15, subendocardial 0.5", SmileSpec(segments=(4, 10, 15), transmurality="subendocardial:0.5",
+                                                       volume_ml=6.0)),
+    ("RCA territory, subendocardial", SmileSpec(territory="RCA")),
+    ("segments 5,6,11,12, midwall", SmileSpec(segments=(5, 6, 11, 12), transmurality="midwall", volume_ml=6.0)),
+    ("lateral, epicardial 0.4", SmileSpec(segments=(5, 11, 16), transmurality="epicardial:0.4", volume_ml=5.0)),
+)
+
+
+def _smile_section(case, out: Path, summary: dict, seed: int) -> None:
+    """SMILE masks for several settings on one normal case: a montage and bull's-eyes of where they fall."""
+    from dataclasses import replace
+
+    result = aha_segments(case.myocardium, case.mask("cavity"), case.geometry, image=case.image)
+    subject = prepare_subject(case.myocardium, case.mask("cavity"), case.geometry, result)
+    rng = np.random.default_rng(seed)
+    shown, panels, entries = [], [], []
+    for name, spec in SMILE_SETTINGS:
+        t = time.perf_counter()
+        res = generate(rng, subject, spec)
+        ms = 1000 * (time.perf_counter() - t)
+        masks = dict(case.masks, scar=res.scar, mvo=res.mvo)
+        shown.append(replace(case, case_id=name, masks=masks))
+        table = quantify(result.labels, case.myocardium, res.scar, case.geometry, mvo=res.mvo,
+                         cavity=case.mask("cavity"))
+        rec = res.record
+        panels.append({"values": {r["segment"]: r["scar_ml"] for r in table["segments"]}, "unit": "mL",
+                       "title": f"{name}\n{rec['achieved_total_ml']:.1f} mL", "vmin": 0, "fmt": "{:.1f}",
+                       "highlight": rec["segments"]})
+        entries.append({"setting": name, "segments": rec["segments"], "pattern": f"{rec['pattern']} {rec['extent']}",
+                        "target_ml": rec["target_total_ml"], "achieved_ml": rec["achieved_total_ml"],
+                        "mvo_ml": rec["mvo_ml"], "ms": round(ms, 1)})
+    montage(shown, out / "smile_montage.png", title=f"SMILE masks on {case.case_id} (normal)")
+    plot(panels, out / "smile_bullseye.png", ncols=3,
+         suptitle=f"Where the SMILE scars fall on {case.case_id} (outlined: chosen segments)")
+    summary["smile"] = {"case_id": case.case_id, "orientation": result.orientation.source, "masks": entries}
 
 
 def _report(summary: dict) -> str:
@@ -170,7 +218,17 @@ def _report(summary: dict) -> str:
             lines.append(f"| {e['case_id']} | {o['source']} ({o['confidence']:.2f}) | {img} | {rv} | {top} | "
                          f"{('`' + e['bullseye'] + '`') if 'bullseye' in e else '-'} |")
         lines.append("")
+    sm = summary.get("smile")
+    if sm:
+        lines += [f"## SMILE scar masks on {sm['case_id']} (normal)", "",
+                  "Masks: `smile_montage.png`; where they fall: `smile_bullseye.png`.", "",
+                  "| setting | segments | pattern | target mL | achieved mL | MVO mL | ms |", "|---|---|---|---|---|---|---|"]
+        for e in sm["masks"]:
+            lines.append(f"| {e['setting']} | {', '.join(map(str, e['segments']))} | {e['pattern']} | "
+                         f"{e['target_ml']:.2f} | {e['achieved_ml']:.2f} | {e['mvo_ml']:.2f} | {e['ms']:.0f} |")
+        lines.append("")
     lines += [f"Run time: {summary['seconds']['total']:.1f} s (phantom generation {summary['seconds']['phantom']:.1f} s, "
-              f"AHA and bull's-eyes {summary['seconds']['aha_and_bullseye']:.1f} s).",
+              f"AHA and bull's-eyes {summary['seconds']['aha_and_bullseye']:.1f} s, "
+              f"SMILE {summary['seconds']['smile']:.1f} s).",
               "", "Montage: `montage.png`. Machine-readable summary: `summary.json`.", ""]
     return "\n".join(lines)
