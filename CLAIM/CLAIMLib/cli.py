@@ -204,14 +204,19 @@ def _same_grid(geometry, case, path):
         raise InputError(path, f"not on the labels' grid: {'; '.join(diffs)}")
 
 
-def add_orientation_arguments(p: argparse.ArgumentParser) -> None:
+def add_subject_arguments(p: argparse.ArgumentParser, labels_help: str, method: bool = True) -> None:
+    """A subject's labels and image, and where its AHA orientation comes from (commands that compute AHA)."""
+    p.add_argument("--labels", type=Path, required=True, help=labels_help)
+    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when the labels have none)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
     p.add_argument("--rv-point", action="append", metavar="[anterior:|inferior:]X,Y,Z",
                    help="an RV insertion point in mm (LPS, or RAS with --ras); give one or two. "
                         "A single point is taken as the anterior insertion point unless prefixed inferior:. "
                         "Write --rv-point=-12.5,3,40 when a coordinate starts with a minus sign")
     p.add_argument("--ras", action="store_true", help="--rv-point coordinates are RAS (as Slicer shows them)")
-    p.add_argument("--method", choices=("direct", "template"), default="direct",
-                   help="direct (subject space, default) or template (registration to a parametric template)")
+    if method:
+        p.add_argument("--method", choices=("direct", "template"), default="direct",
+                       help="direct (subject space, default) or template (registration to a parametric template)")
 
 
 # ----------------------------------------------------------------------------------------------- smile, mask-stats
@@ -437,10 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write 0 for background and 1-17 on myocardium voxels, on the input's grid. "
                                    "The septum comes from an RV mask in the labels, RV insertion points, the LGE "
                                    "image, or a default (with a warning), in that order.")
-    p.add_argument("--labels", type=Path, required=True, help="the label map")
-    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when the labels have none)")
-    p.add_argument("--scheme", help="label scheme (default: detected)")
-    add_orientation_arguments(p)
+    add_subject_arguments(p, "the label map")
     p.add_argument("--out", type=Path, required=True, help="output AHA label map (.nii.gz, .nii, .nrrd, .mha)")
     p.add_argument("--json", type=Path, help="also write the orientation record as JSON")
     p.set_defaults(func=cmd_aha)
@@ -448,12 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bullseye", help="per-segment scar volume, %% and transmurality: bull's-eye and table",
                        description="Quantify scar per AHA segment and draw bull's-eyes (scar mL, %% of segment, "
                                    "mean transmurality). Computes the AHA segments unless --aha is given.")
-    p.add_argument("--labels", type=Path, required=True, help="the label map (myocardium, and scar unless --scar)")
+    add_subject_arguments(p, "the label map (myocardium, and scar unless --scar)")
     p.add_argument("--scar", type=Path, help="a scar mask or label map to quantify instead of the labels' scar")
     p.add_argument("--aha", type=Path, help="AHA labels (from claim aha) on the same grid")
-    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when needed)")
-    p.add_argument("--scheme", help="label scheme (default: detected)")
-    add_orientation_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="figure (.png or .svg)")
     p.add_argument("--csv", type=Path, help="also write the per-segment table as CSV")
     p.add_argument("--title", help="figure title")
@@ -463,9 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Grow textured scar masks inside chosen AHA segments, with a volume in mL and a "
                                    "transmurality pattern. Writes a label map (1 cavity, 2 myocardium, 3 scar, "
                                    "4 MVO) and a JSON sidecar per mask. An existing scar becomes myocardium.")
-    p.add_argument("--labels", type=Path, required=True, help="the subject's label map (myocardium, cavity)")
-    p.add_argument("--image", type=Path, help="the LGE image (finds the RV for the AHA orientation)")
-    p.add_argument("--scheme", help="label scheme (default: detected)")
+    add_subject_arguments(p, "the subject's label map (myocardium, cavity)", method=False)
     p.add_argument("--out", type=Path, required=True, help="output mask (.nii.gz ...); with --count N, numbered")
     p.add_argument("--segments", help="AHA segments, e.g. 4,10,15 (default: 1-4 random adjacent ones)")
     p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"),
@@ -479,9 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
     p.add_argument("--mode", choices=("direct", "template"), default="direct",
                    help="direct (subject's own AHA labels, default) or template (paper-faithful, via registration)")
-    p.add_argument("--rv-point", action="append", metavar="[anterior:|inferior:]X,Y,Z",
-                   help="RV insertion point(s) for the AHA orientation, as for claim aha")
-    p.add_argument("--ras", action="store_true", help="--rv-point coordinates are RAS")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
     p.set_defaults(func=cmd_smile)
