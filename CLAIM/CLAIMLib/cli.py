@@ -365,6 +365,144 @@ def cmd_mask_stats(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------- diffusion
+def cmd_train_diffusion(args) -> int:
+    from .diffusion.model import CONFIGS
+    from .diffusion.train import train
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise InputError(data, "no such folder")
+    if args.config not in CONFIGS:
+        raise InputError("--config", f"unknown config '{args.config}'; use {', '.join(CONFIGS)}")
+    for name in ("steps", "batch", "accumulate"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name}", f"must be at least 1 (got {value})")
+    result = train(data, args.out, args.config, steps=args.steps, batch=args.batch, resume=args.resume,
+                   seed=args.seed, accumulate=args.accumulate or 1, device=args.device,
+                   save_every=args.save_every, sample_every=args.sample_every)
+    print(f"trained to step {result['step']} (loss {result['loss']:.4f}, {result['slices']} training slices, "
+          f"{result['seconds']:.0f} s); checkpoint {result['checkpoint']}")
+    return 0
+
+
+def _load_generator(path, device=None):
+    from .diffusion.sample import load
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise InputError(path, "no such checkpoint")
+    try:
+        return load(path, device)
+    except Exception as e:  # a file that is not one of our checkpoints
+        raise InputError(path, f"cannot be loaded as a CLAIM generator checkpoint ({type(e).__name__})") from None
+
+
+def _synthesis_options(args):
+    if args.sampler not in ("ddim", "repaint"):
+        raise InputError("--sampler", f"unknown sampler '{args.sampler}' (ddim or repaint)")
+    if args.steps is not None and not 1 <= args.steps <= 50:
+        raise InputError("--steps", f"DDIM takes 1-50 steps (got {args.steps})")
+    if args.brightness is not None and not args.brightness > 0:
+        raise InputError("--brightness", f"must be positive (got {args.brightness})")
+    return {"sampler": args.sampler, "steps": args.steps or 50, "brightness": args.brightness,
+            "jump_length": args.jump, "jump_n_sample": args.resample}
+
+
+def cmd_synthesize(args) -> int:
+    from .diffusion.sample import synthesize
+    from .io import (WRITE_SUFFIXES, CaseFiles, load_case, read_labels, read_volume, stem, volume_suffix,
+                     write_json, write_volume)
+    from .labels import EMIDEC, case_from_arrays
+
+    _check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    if args.out_labels:
+        _check_suffix(args.out_labels, WRITE_SUFFIXES, "--out-labels")
+    options = _synthesis_options(args)
+    case = load_case(CaseFiles(stem(args.image), args.image, args.labels), _scheme(args))
+    raw, _ = read_volume(args.image)
+    array, geometry, file_scheme = read_labels(args.mask)
+    _same_grid(geometry, case, args.mask)
+    values = set(np.unique(array).tolist())
+    if values <= {0, 1}:
+        scar, mvo = array > 0, np.zeros(array.shape, bool)
+    else:
+        m = case_from_arrays("mask", None, array, geometry, file_scheme, labels_source=args.mask)
+        scar, mvo = m.mask("scar"), m.mask("mvo")
+    if not scar.any():
+        raise InputError(args.mask, "holds no scar voxel")
+    outside = scar & ~case.myocardium
+    if outside.any():
+        raise InputError(args.mask, f"{int(outside.sum())} scar voxels lie outside the myocardium")
+    bundle = _load_generator(args.model, args.device)
+    image, record = synthesize(bundle, case, scar, mvo, seed=args.seed, volume=raw, **options)
+    masks = dict(case.masks, scar=scar | case.mask("scar"), mvo=mvo | case.mask("mvo"))
+    labels = EMIDEC.encode(masks, case.geometry.shape)
+    out = Path(args.out)
+    labels_out = Path(args.out_labels) if args.out_labels else out.with_name(f"{stem(out)}_labels{volume_suffix(out)}")
+    write_volume(out, image, case.geometry, raw.dtype)
+    write_volume(labels_out, labels, case.geometry, np.uint8)
+    write_json(out.with_name(stem(out) + ".json"), {"image": str(args.image), "labels": str(args.labels),
+                                                    "mask": str(args.mask), "model": str(args.model), **record})
+    print(f"{case.case_id}: scar painted on {record['slices']} slices with {record['sampler']} "
+          f"({record['network_calls']} network calls); wrote {out} and {labels_out}")
+    if record.get("mask_voxels_outside_crop"):
+        print(f"claim: warning: {record['mask_voxels_outside_crop']} mask voxels lay outside the generator's window "
+              "and were left unchanged", file=sys.stderr)
+    return 0
+
+
+def cmd_synthesize_dataset(args) -> int:
+    from .aha import aha_segments
+    from .diffusion.sample import synthesize
+    from .io import discover_cases, load_case, read_volume, write_case, write_json
+    from .labels import EMIDEC, case_from_arrays
+    from .progress import track
+    from .smile import SmileSpec, generate, parse_pattern, prepare_subject
+
+    options = _synthesis_options(args)
+    if args.per_case < 1:
+        raise InputError("--per-case", f"must be at least 1 (got {args.per_case})")
+    try:
+        parse_pattern(args.transmurality)
+    except ValueError as e:
+        raise InputError("--transmurality", str(e)) from None
+    spec = SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
+                     territory=args.territory, max_segments=args.max_segments,
+                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
+                     transmurality=args.transmurality, mvo=args.mvo)
+    files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
+    if not files:
+        raise InputError(args.cases, "holds no case with an image and labels")
+    cases = [(f, load_case(f, _scheme(args))) for f in files]  # check everything before writing anything
+    bundle = _load_generator(args.model, args.device)
+    rng = np.random.default_rng(args.seed)
+    out = Path(args.out)
+    made = []
+    for f, case in track(cases, stage="synthesising"):
+        raw, _ = read_volume(f.image)
+        r = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.image,
+                         rv=case.masks.get("rv"))
+        subject = prepare_subject(case.myocardium, case.masks.get("cavity"), case.geometry, r)
+        for i in range(args.per_case):
+            mask = generate(rng, subject, spec)
+            seed = int(rng.integers(2 ** 31))
+            image, record = synthesize(bundle, case, mask.scar, mask.mvo, seed=seed, volume=raw, **options)
+            labels = EMIDEC.encode(dict(case.masks, scar=mask.scar, mvo=mask.mvo), case.geometry.shape)
+            new_id = f"{case.case_id}_syn{i + 1:02d}"
+            new = case_from_arrays(new_id, None, labels, case.geometry)
+            new.image = image  # the input's own dtype: unchanged voxels stay bit-identical
+            path = write_case(new, out)
+            write_json(path / f"{new_id}.json", {"source": case.case_id, "smile": mask.record,
+                                                        "synthesis": record})
+            made.append(new_id)
+    print(f"wrote {len(made)} synthetic cases ({args.per_case} per case, {len(cases)} cases) to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------- phantom
 def cmd_phantom(args) -> int:
     from .phantom import case_rng, cohort_plan, generate_case, write_case
@@ -399,7 +537,10 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")
-    summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed)
+    model = Path(args.diffusion_model) if args.diffusion_model else None
+    if model is not None and not model.is_file():
+        raise InputError(model, "no such checkpoint")
+    summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed, diffusion_model=model)
     ph = summary["phantom"]
     ok = sum(1 for i in ph if i["slice_order"]["order"] == i["truth"]["slice_order"])
     print(f"demo: {len(ph)} phantom cases (slice order right in {ok}/{len(ph)}), "
@@ -490,6 +631,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the report as JSON")
     p.set_defaults(func=cmd_mask_stats)
 
+    p = sub.add_parser("train-diffusion", help="train the lesion-focused generator on pathological cases",
+                       description="Train the histogram-conditioned lesion-focused diffusion model on the scarred "
+                                   "slices of the cases in --data. Writes checkpoint.pt, log.csv and sample grids.")
+    p.add_argument("--data", required=True, help="folder of cases (any layout) with images and scar labels")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--config", default="tiny", help="tiny (CPU, minutes), default (GPU) or paper (72x72, T=300)")
+    p.add_argument("--steps", type=int, help="total training steps (default 1000, or the resumed run's)")
+    p.add_argument("--batch", type=int, help="batch size (default: the config's)")
+    p.add_argument("--accumulate", type=int, help="gradient accumulation steps (default 1)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--save-every", type=int, help="checkpoint interval in steps (default: the config's)")
+    p.add_argument("--sample-every", type=int, help="sample-grid interval in steps (0: only at the end)")
+    p.set_defaults(func=cmd_train_diffusion)
+
+    def add_sampling(p):
+        p.add_argument("--model", required=True, help="generator checkpoint (checkpoint.pt or its run folder)")
+        p.add_argument("--sampler", default="ddim", help="ddim (default, <= 50 network calls) or repaint")
+        p.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+        p.add_argument("--jump", type=int, default=5, help="RePaint jump length (default 5)")
+        p.add_argument("--resample", type=int, default=5, help="RePaint resamplings per jump (default 5)")
+        p.add_argument("--brightness", type=float, help="scar brightness relative to the blood pool (default: a "
+                                                        "histogram drawn from the training scars)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
+        p.add_argument("--scheme", help="label scheme (default: detected)")
+
+    p = sub.add_parser("synthesize", help="paint scar texture into an LGE image under a mask",
+                       description="Inpaint the mask's scar (and MVO) with the generator. Every voxel outside the "
+                                   "mask keeps its value, bit for bit. Writes the image, its labels and a JSON record.")
+    p.add_argument("--image", type=Path, required=True, help="the LGE image")
+    p.add_argument("--labels", type=Path, required=True, help="its label map")
+    p.add_argument("--mask", type=Path, required=True, help="scar mask (0/1) or label map (e.g. from claim smile)")
+    p.add_argument("--out", type=Path, required=True, help="the synthetic image")
+    p.add_argument("--out-labels", type=Path, help="its labels (default: OUT with _labels)")
+    add_sampling(p)
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("synthesize-dataset", help="SMILE masks + synthesis for every case: a synthetic cohort",
+                       description="Draw SMILE masks for each case and paint them with the generator; writes a new "
+                                   "cohort in the EMIDEC layout (how the paper's N' and N'' are made).")
+    p.add_argument("--cases", type=Path, required=True, help="folder of cases with images and labels")
+    p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--segments", help="SMILE: AHA segments (default: random adjacent)")
+    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"), help="SMILE territory")
+    p.add_argument("--max-segments", type=int, default=4)
+    p.add_argument("--volume-ml", help="SMILE volume (default drawn from EMIDEC's)")
+    p.add_argument("--transmurality", help="SMILE transmurality pattern")
+    p.add_argument("--mvo", action="store_true", help="SMILE MVO cores")
+    add_sampling(p)
+    p.set_defaults(func=cmd_synthesize_dataset)
+
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
     p.add_argument("--out", required=True, help="output folder")
@@ -504,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
+    p.add_argument("--diffusion-model", help="a generator checkpoint to use instead of training the tiny one")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,0 +1,1 @@
+"""Lesion-focused conditional diffusion (LeFusion, as used by CLAIM): data, model, training and inpainting."""
