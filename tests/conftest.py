@@ -39,6 +39,36 @@ def phantom_cohort(tmp_path_factory):
     return out, cases
 
 
+TRAIN_STEPS = 600
+
+
+@pytest.fixture(scope="session")
+def cohort_dir(tmp_path_factory):
+    """A pathological phantom cohort on disk, for training the generator."""
+    from CLAIMLib.phantom import generate_cohort, write_case
+
+    out = tmp_path_factory.mktemp("sick")
+    for p in generate_cohort(8, seed=3, normal_fraction=0.0):
+        write_case(p, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(cohort_dir, tmp_path_factory):
+    """The tiny generator config trained on the pathological cohort through the CLI, and how long it took."""
+    import time
+
+    from CLAIMLib.cli import main
+
+    run = tmp_path_factory.mktemp("run")
+    t = time.perf_counter()
+    code = main(["train-diffusion", "--data", str(cohort_dir), "--out", str(run), "--config", "tiny",
+                 "--steps", str(TRAIN_STEPS), "--sample-every", "0"])
+    seconds = time.perf_counter() - t
+    assert code == 0
+    return run, seconds
+
+
 @pytest.fixture
 def run_claim(capsys):
     """Run ``claim`` in-process; returns (exit status, stdout, stderr)."""

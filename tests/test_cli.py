@@ -77,8 +77,9 @@ def test_phantom_command_is_deterministic(tmp_path, run_claim):
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
-def test_demo(tmp_path, emidec, run_claim):
-    code, out, err = run_claim("demo", "--out", tmp_path / "demo", "--emidec", emidec)
+def test_demo(tmp_path, emidec, run_claim, tiny_run):
+    code, out, err = run_claim("demo", "--out", tmp_path / "demo", "--emidec", emidec,
+                               "--diffusion-model", tiny_run[0] / "checkpoint.pt")
     assert code == 0, err
     for name in ("montage.png", "report.md", "summary.json"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
@@ -87,6 +88,10 @@ def test_demo(tmp_path, emidec, run_claim):
     assert all(i["slice_order"]["order"] == i["truth"]["slice_order"] for i in summary["phantom"])
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "Case_P100" in report and "Slice order detected correctly in 6/6" in report
+    for name in ("aha_montage.png", "smile_montage.png", "smile_bullseye.png", "synthesis_montage.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0
+    assert all(r["outside_unchanged"] for r in summary["diffusion"]["painted"])
+    assert len(list((tmp_path / "demo" / "bullseye").glob("*.png"))) >= 4
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 
 

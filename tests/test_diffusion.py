@@ -19,31 +19,7 @@ from CLAIMLib.io import discover_cases, load_case, read_volume
 from CLAIMLib.labels import case_from_arrays
 from CLAIMLib.phantom import generate_cohort, write_case
 from CLAIMLib.smile import SmileSpec, generate, prepare_subject
-from conftest import REPO
-
-TRAIN_STEPS = 600
-
-
-@pytest.fixture(scope="session")
-def cohort_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sick")
-    for p in generate_cohort(8, seed=3, normal_fraction=0.0):
-        write_case(p, out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def tiny_run(cohort_dir, tmp_path_factory):
-    """The tiny config trained on a pathological phantom cohort, through the CLI, timed."""
-    from CLAIMLib.cli import main
-
-    run = tmp_path_factory.mktemp("run")
-    t = time.perf_counter()
-    code = main(["train-diffusion", "--data", str(cohort_dir), "--out", str(run), "--config", "tiny",
-                 "--steps", str(TRAIN_STEPS), "--sample-every", "0"])
-    seconds = time.perf_counter() - t
-    assert code == 0
-    return run, seconds
+from conftest import REPO, TRAIN_STEPS
 
 
 def _dummy_bundle(config="tiny"):

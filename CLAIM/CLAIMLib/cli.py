@@ -251,6 +251,35 @@ def _parse_volume(text):
                                         "(e.g. 4:3,10:2.5), all positive") from None
 
 
+def _smile_spec(args):
+    """The SMILE options of a command, checked."""
+    from .smile import SmileSpec, parse_pattern
+
+    if args.segments and args.territory:
+        raise InputError("--segments", "give either --segments or --territory, not both")
+    try:
+        parse_pattern(args.transmurality)
+    except ValueError as e:
+        raise InputError("--transmurality", str(e)) from None
+    return SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
+                     territory=args.territory, max_segments=args.max_segments,
+                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
+                     transmurality=args.transmurality, mvo=args.mvo)
+
+
+def add_smile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--segments", help="AHA segments, e.g. 4,10,15 (default: random adjacent ones)")
+    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"),
+                   help="a coronary territory instead; random draws one by infarct prevalence (LAD 50%%, RCA 30%%, "
+                        "LCX 20%%)")
+    p.add_argument("--max-segments", type=int, default=4, help="most segments drawn at random (default 4)")
+    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default drawn from "
+                                       "EMIDEC's 23.68 +- 15.81 mL")
+    p.add_argument("--transmurality", help="subendocardial[:e] (default, e drawn in 0.3-1), transmural, "
+                                           "midwall, epicardial[:e]")
+    p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
+
+
 def _numbered(path: Path, index: int, count: int) -> Path:
     if count == 1:
         return path
@@ -264,21 +293,12 @@ def cmd_smile(args) -> int:
     from .io import WRITE_SUFFIXES, stem, write_json, write_volume
     from .labels import EMIDEC
     from .progress import track
-    from .smile import SmileSpec, generate, generate_template, parse_pattern, prepare_subject
+    from .smile import generate, generate_template, prepare_subject
 
     _check_suffix(args.out, WRITE_SUFFIXES, "--out")
     if args.count < 1:
         raise InputError("--count", f"must be at least 1 (got {args.count})")
-    if args.segments and args.territory:
-        raise InputError("--segments", "give either --segments or --territory, not both")
-    try:
-        parse_pattern(args.transmurality)
-    except ValueError as e:
-        raise InputError("--transmurality", str(e)) from None
-    spec = SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
-                     territory=args.territory, max_segments=args.max_segments,
-                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
-                     transmurality=args.transmurality, mvo=args.mvo)
+    spec = _smile_spec(args)
     case = _load_labelled_case(args)
     method = "template" if args.mode == "template" else "direct"
     args.method = method
@@ -461,19 +481,12 @@ def cmd_synthesize_dataset(args) -> int:
     from .io import discover_cases, load_case, read_volume, write_case, write_json
     from .labels import EMIDEC, case_from_arrays
     from .progress import track
-    from .smile import SmileSpec, generate, parse_pattern, prepare_subject
+    from .smile import generate, prepare_subject
 
     options = _synthesis_options(args)
     if args.per_case < 1:
         raise InputError("--per-case", f"must be at least 1 (got {args.per_case})")
-    try:
-        parse_pattern(args.transmurality)
-    except ValueError as e:
-        raise InputError("--transmurality", str(e)) from None
-    spec = SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
-                     territory=args.territory, max_segments=args.max_segments,
-                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
-                     transmurality=args.transmurality, mvo=args.mvo)
+    spec = _smile_spec(args)
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
@@ -605,16 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "4 MVO) and a JSON sidecar per mask. An existing scar becomes myocardium.")
     add_subject_arguments(p, "the subject's label map (myocardium, cavity)", method=False)
     p.add_argument("--out", type=Path, required=True, help="output mask (.nii.gz ...); with --count N, numbered")
-    p.add_argument("--segments", help="AHA segments, e.g. 4,10,15 (default: 1-4 random adjacent ones)")
-    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"),
-                   help="a coronary territory instead; random draws one by infarct prevalence (LAD 50%%, RCA 30%%, "
-                        "LCX 20%%)")
-    p.add_argument("--max-segments", type=int, default=4, help="most segments drawn at random (default 4)")
-    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default drawn from "
-                                       "EMIDEC's 23.68 +- 15.81 mL")
-    p.add_argument("--transmurality", help="subendocardial[:e] (default, e drawn in 0.3-1), transmural, "
-                                           "midwall, epicardial[:e]")
-    p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
+    add_smile_arguments(p)
     p.add_argument("--mode", choices=("direct", "template"), default="direct",
                    help="direct (subject's own AHA labels, default) or template (paper-faithful, via registration)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -676,12 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", type=Path, required=True, help="folder of cases with images and labels")
     p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--segments", help="SMILE: AHA segments (default: random adjacent)")
-    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"), help="SMILE territory")
-    p.add_argument("--max-segments", type=int, default=4)
-    p.add_argument("--volume-ml", help="SMILE volume (default drawn from EMIDEC's)")
-    p.add_argument("--transmurality", help="SMILE transmurality pattern")
-    p.add_argument("--mvo", action="store_true", help="SMILE MVO cores")
+    add_smile_arguments(p)
     add_sampling(p)
     p.set_defaults(func=cmd_synthesize_dataset)
 
