@@ -220,3 +220,21 @@ def test_kill_and_resume(cohort_dir, tmp_path):
     after = [l for s, l in zip(steps, losses) if s > ckpt_step][:3]
     assert np.mean(after) < np.mean(losses[:3])  # continues at the trained level, not from scratch
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 160
+
+
+def test_torchrun_ddp_on_cpu(cohort_dir, tmp_path):
+    """Two processes with torchrun (gloo on CPU): one run, one checkpoint, one log."""
+    import shutil
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun is not installed")
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "CLAIMLib", "train-diffusion", "--data",
+                        str(cohort_dir), "--out", str(run), "--config", "tiny", "--steps", "20", "--batch", "4",
+                        "--save-every", "10"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("trained to step 20") == 1  # rank 0 reports
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 20
+    assert [int(x["step"]) for x in csv.DictReader((run / "log.csv").open())] == [10, 20]

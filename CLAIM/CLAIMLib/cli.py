@@ -402,8 +402,9 @@ def cmd_train_diffusion(args) -> int:
     result = train(data, args.out, args.config, steps=args.steps, batch=args.batch, resume=args.resume,
                    seed=args.seed, accumulate=args.accumulate or 1, device=args.device,
                    save_every=args.save_every, sample_every=args.sample_every)
-    print(f"trained to step {result['step']} (loss {result['loss']:.4f}, {result['slices']} training slices, "
-          f"{result['seconds']:.0f} s); checkpoint {result['checkpoint']}")
+    if result["rank"] == 0:
+        print(f"trained to step {result['step']} (loss {result['loss']:.4f}, {result['slices']} training slices, "
+              f"{result['seconds']:.0f} s); checkpoint {result['checkpoint']}")
     return 0
 
 

@@ -220,7 +220,7 @@ def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int
 
         dist.destroy_process_group()
     return {"step": step, "loss": last["loss"], "seconds": time.perf_counter() - t0, "slices": n,
-            "checkpoint": str(ckpt_path)}
+            "checkpoint": str(ckpt_path), "rank": rank}
 
 
 def sample_grid(ema, cfg, data: Slices, bank: dict, path: Path, device, count: int = 4) -> None:
