@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -517,6 +518,160 @@ def cmd_synthesize_dataset(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------- segmentation
+def cmd_export_nnunet(args) -> int:
+    from .io import load_cases
+    from .progress import track
+    from .segmentation.nnunet import dataset_name, export_dataset
+
+    raw = args.raw or os.environ.get("nnUNet_raw")
+    if not raw:
+        raise InputError("--raw", "give nnU-Net's raw folder with --raw or the nnUNet_raw variable")
+    dataset_name(args.id, args.name)  # checked before reading anything
+    cases = []
+    for folder in [p for p in args.cases.split(",") if p]:
+        cases.extend(load_cases(folder, _scheme(args)))
+    cases = list(track(cases, stage="exporting"))
+    folder = export_dataset(cases, raw, args.id, args.name)
+    print(f"wrote {len(cases)} cases to {folder}")
+    return 0
+
+
+def cmd_train_seg(args) -> int:
+    from .segmentation import nnunet
+
+    if args.fold != "all" and not (args.fold.isdigit() and 0 <= int(args.fold) <= 4):
+        raise InputError("--fold", f"use 0-4 or all (got {args.fold})")
+    with nnunet.nnunet_environment(args.root) as env:
+        for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+            if not env[key]:
+                raise InputError(key, "is not set; pass --root DIR or set nnU-Net's variables")
+        raw = list(Path(env["nnUNet_raw"]).glob(f"Dataset{args.dataset:03d}_*"))
+        if not raw:
+            raise InputError(env["nnUNet_raw"], f"holds no dataset {args.dataset:03d} (claim export-nnunet first)")
+        if not nnunet.preprocessed(args.dataset, args.config):
+            nnunet.plan_and_preprocess(args.dataset, args.config)
+        folder = nnunet.train(args.dataset, args.config, args.fold, args.trainer, args.device)
+    print(f"trained {args.trainer} {args.config} fold {args.fold}: {folder}")
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from .io import read_volume, stem, volume_suffix, write_volume
+    from .segmentation.nnunet import Predictor
+
+    src = Path(args.image)
+    if src.is_dir():
+        images = [p for p in sorted(src.iterdir()) if p.is_file() and volume_suffix(p) and not p.name.startswith(".")]
+        if not images:
+            raise InputError(src, "holds no image")
+        out_dir = Path(args.out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(out_dir, "must be a folder when --image is a folder")
+        targets = [(p, out_dir / f"{re.sub(r'_0000$', '', stem(p))}.nii.gz") for p in images]
+    else:
+        from .io import WRITE_SUFFIXES
+
+        _check_suffix(args.out, WRITE_SUFFIXES, "--out")
+        targets = [(src, Path(args.out))]
+    loaded = [read_volume(p) for p, _ in targets[:1]]  # the first input is checked before the model loads
+    folds = [f if f == "all" else int(f) for f in args.fold.split(",")] if args.fold else None
+    predictor = Predictor(args.model, folds=folds, device=args.device, postprocess=not args.no_postprocess)
+    for i, (path, out) in enumerate(targets):
+        image, geometry = loaded[0] if i == 0 else read_volume(path)
+        t = time.perf_counter()
+        labels = predictor.predict(image, geometry)
+        write_volume(out, labels, geometry, np.uint8)  # each result as soon as it is done
+        vox = geometry.voxel_volume_ml
+        line = (f"{path.name}: {time.perf_counter() - t:.1f} s, myocardium {np.count_nonzero(labels >= 2) * vox:.1f} "
+                f"mL, scar {np.count_nonzero(labels >= 3) * vox:.2f} mL -> {out}")
+        if args.labels and len(targets) == 1:
+            from .io import CaseFiles, load_case
+            from .labels import case_from_arrays
+            from .segmentation.metrics import case_metrics
+            from .segmentation.nnunet import labels_scheme
+
+            truth = load_case(CaseFiles(stem(args.labels), None, args.labels), _scheme(args))
+            _same_grid(geometry, truth, args.labels)
+            pred = case_from_arrays("pred", None, labels, geometry, labels_scheme(predictor.has_mvo))
+            m = case_metrics(pred, truth)
+            line += f"; Dice scar {m['scar']['dice']:.3f}, myocardium {m['myocardium']['dice']:.3f}"
+        print(line, flush=True)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .io import CaseFiles, discover_cases, load_case, read_labels, stem, volume_suffix, write_text
+    from .labels import case_from_arrays
+    from .segmentation.metrics import CLASSES, aggregate, case_metrics
+
+    pred_dir, gt_dir = Path(args.pred), Path(args.gt)
+    for d in (pred_dir, gt_dir):
+        if not d.is_dir():
+            raise InputError(d, "no such folder")
+    truths = {f.case_id: f for f in discover_cases(gt_dir) if f.labels is not None}
+    preds = {stem(p): p for p in sorted(pred_dir.iterdir()) if p.is_file() and volume_suffix(p)}
+    common = sorted(set(truths) & set(preds))
+    if not common:
+        raise InputError(pred_dir, f"no prediction matches a case of {gt_dir} by name")
+    rows, per_case, pairs = [], [], []
+    for cid in common:
+        truth = load_case(truths[cid], _scheme(args))
+        array, geometry, scheme = read_labels(preds[cid])
+        _same_grid(geometry, truth, preds[cid])
+        pred = case_from_arrays(cid, None, array, geometry, scheme or truth.scheme, labels_source=preds[cid])
+        m = case_metrics(pred, truth)
+        per_case.append(m)
+        pairs.append((truth, pred))
+        for c, v in m.items():
+            rows.append({"case": cid, "class": c, **{k: v[k] for k in ("dice", "precision", "sensitivity",
+                                                                       "specificity", "hd95_mm", "volume_error_ml")}})
+    agg = aggregate(per_case)
+    lines = [f"{len(common)} cases"]
+    for c in CLASSES:
+        if c in agg:
+            a = agg[c]
+            lines.append(f"  {c:<11} Dice {a['dice']['mean']:.3f} +- {a['dice']['sd']:.3f}  precision "
+                         f"{a['precision']['mean']:.3f}  sensitivity {a['sensitivity']['mean']:.3f}  specificity "
+                         f"{a['specificity']['mean']:.4f}  HD95 {a['hd95_mm']['mean']:.1f} mm (n={a['hd95_mm']['n']})  "
+                         f"|dV| {a['volume_error_ml']['mean']:.2f} mL")
+    print("\n".join(lines))
+    if args.csv:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_text(args.csv, buf.getvalue())
+    if args.bullseye:
+        _comparison_bullseye(pairs, args.bullseye)
+    return 0
+
+
+def _comparison_bullseye(pairs, path) -> None:
+    """Mean scar volume per AHA segment: ground truth / prediction / difference (AHA from the truth)."""
+    from .aha import aha_segments
+    from .bullseye import comparison_panels, plot
+    from .quantify import quantify
+
+    _check_suffix(path, (".png", ".svg"), "--bullseye")
+    truth_tables, pred_tables = [], []
+    for truth, pred in pairs:
+        r = aha_segments(truth.myocardium, truth.masks.get("cavity"), truth.geometry, image=truth.image,
+                         rv=truth.masks.get("rv"))
+        truth_tables.append(quantify(r.labels, truth.myocardium, truth.mask("scar"), truth.geometry))
+        pred_tables.append(quantify(r.labels, truth.myocardium, pred.mask("scar"), truth.geometry))
+
+    def mean_table(tables):
+        return {"segments": [{"segment": s, "scar_ml": float(np.mean([t["segments"][s - 1]["scar_ml"]
+                                                                       for t in tables]))} for s in range(1, 18)]}
+
+    plot(comparison_panels(mean_table(truth_tables), mean_table(pred_tables)), path,
+         suptitle=f"Mean scar volume per segment over {len(pairs)} cases")
+
+
 # ----------------------------------------------------------------------------------------------- phantom
 def cmd_phantom(args) -> int:
     from .phantom import case_rng, cohort_plan, generate_case, write_case
@@ -684,6 +839,52 @@ def build_parser() -> argparse.ArgumentParser:
     add_smile_arguments(p)
     add_sampling(p)
     p.set_defaults(func=cmd_synthesize_dataset)
+
+    p = sub.add_parser("export-nnunet", help="write cases as an nnU-Net v2 raw dataset",
+                       description="Write cases (real, synthetic or mixed, any layout) as DatasetNNN_Name with "
+                                   "imagesTr, labelsTr and dataset.json (0 background, 1 cavity, 2 myocardium, "
+                                   "3 scar, 4 MVO when present).")
+    p.add_argument("--cases", required=True, help="case folders, comma-separated")
+    p.add_argument("--id", type=int, required=True, help="dataset id, 1-999")
+    p.add_argument("--name", required=True, help="dataset name")
+    p.add_argument("--raw", help="nnU-Net's raw folder (default: $nnUNet_raw)")
+    p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
+    p.set_defaults(func=cmd_export_nnunet)
+
+    p = sub.add_parser("train-seg", help="plan, preprocess and train nnU-Net on an exported dataset",
+                       description="nnU-Net v2 planning and preprocessing (when not done yet) and training of one "
+                                   "fold. CLAIM's short trainers: nnUNetTrainerCLAIMShort, nnUNetTrainerCLAIMQuick.")
+    p.add_argument("--dataset", type=int, required=True, help="dataset id")
+    p.add_argument("--config", default="2d", help="nnU-Net configuration (default 2d)")
+    p.add_argument("--fold", default="0", help="0-4 or all (default 0)")
+    p.add_argument("--trainer", default="nnUNetTrainer", help="trainer class (default nnUNetTrainer)")
+    p.add_argument("--root", help="folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results "
+                                  "(default: nnU-Net's variables)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_train_seg)
+
+    p = sub.add_parser("segment", help="segment scar (and cavity, myocardium, MVO) with a trained nnU-Net",
+                       description="Load the model once and segment one image or a folder of images; each result "
+                                   "is written as soon as it is done, on its input's exact grid.")
+    p.add_argument("--image", type=Path, required=True, help="an LGE image, or a folder of them")
+    p.add_argument("--labels", type=Path, help="ground truth for one image: prints the Dice")
+    p.add_argument("--model", type=Path, required=True, help="trained model folder (TRAINER__PLANS__CONFIG)")
+    p.add_argument("--out", type=Path, required=True, help="output label map, or folder for a folder of images")
+    p.add_argument("--fold", help="folds to use, e.g. 0 or 0,1,2,3,4 or all (default: those trained)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--no-postprocess", action="store_true", help="keep scar outside the myocardium and tiny bits")
+    p.add_argument("--scheme", help="label scheme of --labels (default: detected)")
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("evaluate", help="Dice, precision, sensitivity, specificity, HD95 and volume error",
+                       description="Compare predicted label maps (named like the cases) with the ground truth, per "
+                                   "case and class (scar = infarct + MVO), with an optional per-segment bull's-eye.")
+    p.add_argument("--pred", required=True, help="folder of predicted label maps (<case id>.nii.gz)")
+    p.add_argument("--gt", required=True, help="folder of ground-truth cases (any layout)")
+    p.add_argument("--csv", type=Path, help="per-case metrics as CSV")
+    p.add_argument("--bullseye", type=Path, help="ground truth / prediction / difference bull's-eye (.png/.svg)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")

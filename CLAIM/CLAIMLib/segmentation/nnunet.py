@@ -1,0 +1,232 @@
+"""nnU-Net v2 datasets: any set of cases (real, synthetic or mixed) as a raw dataset stock nnU-Net accepts.
+
+Labels (consecutive, as nnU-Net requires): 0 background, 1 LV cavity, 2 myocardium (without scar), 3 scar, and
+4 MVO when any case has one. Images are ``imagesTr/<id>_0000.nii.gz`` (one LGE channel), labels
+``labelsTr/<id>.nii.gz``, on each case's own grid.
+"""
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import atomic_dir, write_json, write_volume
+from ..labels import LabelScheme
+
+NNUNET_LABELS = ("background", "cavity", "myocardium", "scar", "mvo")
+
+
+def dataset_name(dataset_id: int, name: str) -> str:
+    if not 1 <= int(dataset_id) <= 999:
+        raise InputError("--id", f"nnU-Net dataset ids are 1-999 (got {dataset_id})")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        raise InputError("--name", f"'{name}': use letters, digits, '_' and '-' only")
+    return f"Dataset{int(dataset_id):03d}_{name}"
+
+
+def labels_scheme(with_mvo: bool) -> LabelScheme:
+    values = {"cavity": (1,), "myocardium": (2, 3, 4) if with_mvo else (2, 3), "scar": (3, 4) if with_mvo else (3,)}
+    if with_mvo:
+        values["mvo"] = (4,)
+    return LabelScheme("nnU-Net", values)
+
+
+def export_dataset(cases: list, raw_root, dataset_id: int, name: str) -> Path:
+    """Write cases (with images) as ``raw_root/DatasetNNN_Name``; returns its folder. Written as one atomic folder."""
+    folder = Path(raw_root) / dataset_name(dataset_id, name)
+    cases = [c for c in cases if c.image is not None]
+    if not cases:
+        raise InputError(raw_root, "no case with an image to export")
+    with_mvo = any(c.mask("mvo").any() for c in cases)
+    scheme = labels_scheme(with_mvo)
+    ids, seen = [], {}
+    for c in cases:  # identifiers unique across the sources
+        base = re.sub(r"[^A-Za-z0-9_\-]", "_", c.case_id)
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    with atomic_dir(folder) as tmp:
+        for cid, c in zip(ids, cases):
+            write_volume(tmp / "imagesTr" / f"{cid}_0000.nii.gz", c.image.astype(np.float32), c.geometry)
+            write_volume(tmp / "labelsTr" / f"{cid}.nii.gz", scheme.encode(c.masks, c.geometry.shape), c.geometry,
+                         np.uint8)
+        labels = {n: i for i, n in enumerate(NNUNET_LABELS[:5 if with_mvo else 4])}
+        write_json(tmp / "dataset.json", {
+            "channel_names": {"0": "LGE"}, "labels": labels, "numTraining": len(cases), "file_ending": ".nii.gz",
+            "name": name, "description": "exported by CLAIM (claim export-nnunet)",
+            "cases": {cid: c.case_id for cid, c in zip(ids, cases)}})
+    return folder
+
+
+def ensure_torchvision() -> None:
+    """Make ``import torchvision`` work beside a CPU torch build that lacks its operators.
+
+    nnU-Net's trainer lookup imports every trainer variant, some of which import timm and so torchvision. With the
+    CPU build of torch 2.13.0, torchvision 0.28.0 fails on import ("operator torchvision::nms does not exist"); the
+    two operator schemas it looks up are registered first, which is all its import needs (CLAIM never calls them).
+    """
+    import sys
+
+    import torch
+
+    try:
+        import torchvision  # noqa: F401
+        return
+    except RuntimeError as e:
+        if "torchvision::" not in str(e):
+            raise
+    for mod in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[mod]
+    lib = torch.library.Library("torchvision", "FRAGMENT")
+    for op in ("nms", "qnms"):
+        try:
+            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        except RuntimeError:
+            pass
+    ensure_torchvision._lib = lib  # keep the registration alive
+    import torchvision  # noqa: F401,F811
+
+
+TRAINERS = Path(__file__).with_name("trainers")
+
+
+@contextmanager
+def nnunet_environment(root=None, raw=None, preprocessed=None, results=None):
+    """nnU-Net's folders (``root/nnUNet_raw`` ... unless given), its process count, and CLAIM's trainers."""
+    root = Path(root) if root else None
+    env = {
+        "nnUNet_raw": str(raw or (root / "nnUNet_raw" if root else os.environ.get("nnUNet_raw", ""))),
+        "nnUNet_preprocessed": str(preprocessed or (root / "nnUNet_preprocessed" if root
+                                                    else os.environ.get("nnUNet_preprocessed", ""))),
+        "nnUNet_results": str(results or (root / "nnUNet_results" if root else os.environ.get("nnUNet_results", ""))),
+        "nnUNet_def_n_proc": str(os.cpu_count() or 1),
+        "nnUNet_extTrainer": str(TRAINERS),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: v for k, v in env.items() if v})
+    try:
+        yield env
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ------------------------------------------------------------------------------------------------ training
+def preprocessed(dataset_id: int, configuration: str = "2d") -> bool:
+    root = os.environ.get("nnUNet_preprocessed")
+    if not root:
+        return False
+    found = list(Path(root).glob(f"Dataset{int(dataset_id):03d}_*/nnUNetPlans_{configuration}"))
+    return bool(found)
+
+
+def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: int | None = None) -> None:
+    """nnU-Net's fingerprint, plans and preprocessing (with its dataset integrity check), through its API."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
+                                                                      preprocess)
+
+    n = processes or int(os.environ.get("nnUNet_def_n_proc", os.cpu_count() or 1))
+    extract_fingerprints([int(dataset_id)], num_processes=n, check_dataset_integrity=True)
+    plan_experiments([int(dataset_id)])
+    preprocess([int(dataset_id)], configurations=(configuration,), num_processes=(n,))
+
+
+def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "nnUNetTrainer",
+          device: str | None = None) -> Path:
+    """Train one fold (or ``all``) with nnU-Net; returns the trained model folder."""
+    import torch
+
+    ensure_torchvision()
+    from nnunetv2.run.run_training import run_training
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run_training(str(int(dataset_id)), configuration, fold if fold == "all" else int(fold),
+                 trainer_class_name=trainer, device=dev)
+    return model_folder(dataset_id, configuration, trainer)
+
+
+def model_folder(dataset_id: int, configuration: str = "2d", trainer: str = "nnUNetTrainer",
+                 plans: str = "nnUNetPlans") -> Path:
+    root = os.environ.get("nnUNet_results")
+    if not root:
+        raise InputError("nnUNet_results", "is not set")
+    found = sorted(Path(root).glob(f"Dataset{int(dataset_id):03d}_*/{trainer}__{plans}__{configuration}"))
+    if not found:
+        raise InputError(root, f"no trained model for dataset {dataset_id}, {trainer}, {configuration}")
+    return found[0]
+
+
+# ------------------------------------------------------------------------------------------------ prediction
+class Predictor:
+    """An nnU-Net model loaded once, segmenting many volumes in this process, on each input's exact grid.
+
+    Labels out: 0 background, 1 cavity, 2 myocardium, 3 scar, 4 MVO (as exported). Post-processing (on by default):
+    scar not touching the myocardium, and scar components under ``min_scar_voxels``, become myocardium or
+    background.
+    """
+
+    def __init__(self, model_dir, folds=None, device: str | None = None, checkpoint: str = "checkpoint_final.pth",
+                 postprocess: bool = True, min_scar_voxels: int = 10):
+        import torch
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "plans.json").is_file() or not (model_dir / "dataset.json").is_file():
+            raise InputError(model_dir, "is not a trained nnU-Net model folder (no plans.json / dataset.json)")
+        ensure_torchvision()
+        os.environ.setdefault("nnUNet_extTrainer", str(TRAINERS))
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=dev.type == "cuda",
+                                         perform_everything_on_device=dev.type == "cuda", device=dev,
+                                         verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+        if not folds:  # the folds trained, 0-4 and "all" alike
+            folds = [d.name[5:] for d in sorted(model_dir.glob("fold_*")) if (d / checkpoint).is_file()]
+            folds = [f if f == "all" else int(f) for f in folds]
+            if not folds:
+                raise InputError(model_dir, f"holds no fold with {checkpoint}")
+        try:
+            self.predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=tuple(folds),
+                                                                checkpoint_name=checkpoint)
+        except (FileNotFoundError, RuntimeError, KeyError) as e:
+            raise InputError(model_dir, f"cannot load the model ({' '.join(str(e).split())[:160]})") from None
+        import json
+
+        labels = json.loads((model_dir / "dataset.json").read_text())["labels"]
+        self.has_mvo = "mvo" in labels
+        self.postprocess = postprocess
+        self.min_scar_voxels = int(min_scar_voxels)
+
+    def predict(self, image: np.ndarray, geometry) -> np.ndarray:
+        """Label map (uint8) of one volume [k, j, i] on its own grid."""
+        props = {"spacing": [float(s) for s in geometry.spacing[::-1]]}
+        seg = self.predictor.predict_single_npy_array(np.asarray(image, np.float32)[None], props)
+        seg = np.asarray(seg, np.uint8)
+        return clean_scar(seg, self.min_scar_voxels) if self.postprocess else seg
+
+
+def clean_scar(labels: np.ndarray, min_voxels: int = 10) -> np.ndarray:
+    """Scar (3, 4) components that do not touch the myocardium go to background; tiny ones to myocardium."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    scar = (out == 3) | (out == 4)
+    if not scar.any():
+        return out
+    lab, n = ndimage.label(scar, np.ones((3, 3, 3), bool))
+    near_myo = ndimage.binary_dilation(out == 2, np.ones((3, 3, 3), bool))
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    touching = np.zeros(n + 1, bool)
+    touching[np.unique(lab[near_myo & scar])] = True
+    for comp in range(1, n + 1):
+        if not touching[comp]:
+            out[lab == comp] = 0
+        elif sizes[comp] < min_voxels:
+            out[lab == comp] = 2
+    return out

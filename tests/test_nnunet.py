@@ -1,0 +1,123 @@
+"""nnU-Net v2 datasets from CLAIM cases: layout, labels, and stock nnU-Net's integrity check."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from CLAIMLib.io import load_cases, read_volume
+from CLAIMLib.segmentation.nnunet import export_dataset, nnunet_environment
+
+
+def test_export_layout_and_labels(phantom_cohort, tmp_path, run_claim):
+    out_dir, cases = phantom_cohort
+    code, out, err = run_claim("export-nnunet", "--cases", f"{out_dir},{out_dir}", "--id", 7, "--name", "Mix",
+                               "--raw", tmp_path)
+    assert code == 0, err
+    folder = tmp_path / "Dataset007_Mix"
+    meta = json.loads((folder / "dataset.json").read_text())
+    n = 2 * len(cases)
+    assert meta["numTraining"] == n and meta["channel_names"] == {"0": "LGE"}
+    with_mvo = any((c.labels == 4).any() for c in cases)
+    assert meta["labels"] == {"background": 0, "cavity": 1, "myocardium": 2, "scar": 3, **({"mvo": 4} if with_mvo else {})}
+    assert len(list((folder / "imagesTr").glob("*_0000.nii.gz"))) == n == len(list((folder / "labelsTr").glob("*")))
+    c = cases[0]
+    lab, g = read_volume(folder / "labelsTr" / f"{c.case_id}.nii.gz")
+    assert g.differences(c.geometry) == [] and np.array_equal(lab, c.labels)
+    for bad, culprit in ((("--id", 1000), "--id"), (("--name", "a b"), "--name")):
+        argv = {"--id": 8, "--name": "X", **dict([bad])}
+        code, _, err = run_claim("export-nnunet", "--cases", out_dir, "--raw", tmp_path,
+                                 *[str(x) for kv in argv.items() for x in kv])
+        assert code == 2 and err.startswith(f"claim: error: {culprit}: ")
+
+
+def test_stock_nnunet_accepts_the_export(cohort_dir, tmp_path):
+    cases = load_cases(cohort_dir)
+    with nnunet_environment(tmp_path) as env:
+        export_dataset(cases, env["nnUNet_raw"], 501, "Phantom")
+        exe = os.path.join(os.path.dirname(sys.executable), "nnUNetv2_plan_and_preprocess")
+        if not os.path.exists(exe):
+            pytest.skip("nnunetv2 is not installed")
+        r = subprocess.run([exe, "-d", "501", "--verify_dataset_integrity", "-c", "2d", "-np", "2"],
+                           capture_output=True, text=True, env=os.environ, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    plans = tmp_path / "nnUNet_preprocessed" / "Dataset501_Phantom" / "nnUNetPlans.json"
+    assert "2d" in json.loads(plans.read_text())["configurations"]
+
+
+@pytest.fixture(scope="session")
+def trained_seg(tmp_path_factory):
+    """nnU-Net (2d, CLAIM's short trainer: 3 epochs of 5 iterations) trained on phantoms on the CPU, via the CLI.
+
+    Too short to segment scar well: these tests check the pipeline (export, plan, train, predict, evaluate) and
+    the grids, not the accuracy."""
+    from conftest import REPO
+    from CLAIMLib.phantom import generate_cohort, write_case
+
+    root = tmp_path_factory.mktemp("nnunet")
+    cases = root / "cases"
+    held = root / "held_out"
+    for p in generate_cohort(8, seed=61, normal_fraction=0.2):
+        write_case(p, cases if int(p.case_id[-3:]) <= 6 else held)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
+    claim = [sys.executable, "-m", "CLAIMLib"]
+    r = subprocess.run(claim + ["export-nnunet", "--cases", str(cases), "--id", "42", "--name", "Phantoms",
+                                "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(claim + ["train-seg", "--dataset", "42", "--root", str(root), "--fold", "all",
+                                "--trainer", "nnUNetTrainerCLAIMShort", "--device", "cpu"],
+                       env=env, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = root / "nnUNet_results" / "Dataset042_Phantoms" / "nnUNetTrainerCLAIMShort__nnUNetPlans__2d"
+    assert (model / "fold_all" / "checkpoint_final.pth").is_file()
+    return model, held
+
+
+def test_segment_held_out_phantoms(trained_seg, tmp_path, run_claim):
+    model, held = trained_seg
+    images = tmp_path / "images"
+    images.mkdir()
+    for case_dir in sorted(held.iterdir()):
+        (images / f"{case_dir.name}_0000.nii.gz").symlink_to(case_dir / "Images" / f"{case_dir.name}.nii.gz")
+    code, out, err = run_claim("segment", "--image", images, "--model", model, "--out", tmp_path / "pred",
+                               "--device", "cpu")
+    assert code == 0, err
+    assert out.count(" -> ") == len(list(held.iterdir()))
+    code, out, err = run_claim("evaluate", "--pred", tmp_path / "pred", "--gt", held, "--csv", tmp_path / "m.csv",
+                               "--bullseye", tmp_path / "be.png")
+    assert code == 0, err
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert {r["case"] for r in rows} == {d.name for d in held.iterdir()}
+    assert {r["class"] for r in rows} >= {"cavity", "myocardium", "scar"}
+    assert all(0 <= float(r["dice"]) <= 1 for r in rows)
+    for case_dir in held.iterdir():
+        seg, g = read_volume(tmp_path / "pred" / f"{case_dir.name}.nii.gz")
+        truth, g0 = read_volume(case_dir / "Contours" / f"{case_dir.name}.nii.gz")
+        assert seg.shape == truth.shape and g.differences(g0) == []
+    assert (tmp_path / "be.png").stat().st_size > 5000
+
+
+def test_segment_emidec_p100_on_its_grid(trained_seg, emidec, tmp_path, run_claim):
+    model, _ = trained_seg
+    img = emidec / "Case_P100" / "Images" / "Case_P100.nii.gz"
+    lab = emidec / "Case_P100" / "Contours" / "Case_P100.nii.gz"
+    code, out, err = run_claim("segment", "--image", img, "--labels", lab, "--model", model,
+                               "--out", tmp_path / "p100.nii.gz", "--device", "cpu")
+    assert code == 0, err
+    seg, g = read_volume(tmp_path / "p100.nii.gz")
+    raw, g0 = read_volume(img)
+    assert seg.shape == raw.shape and g.differences(g0) == []
+    assert set(np.unique(seg)) <= {0, 1, 2, 3, 4} and "Dice scar" in out
+
+
+def test_segment_bad_input(tmp_path, run_claim, phantom_cohort):
+    out_dir, cases = phantom_cohort
+    img = out_dir / cases[0].case_id / "Images" / f"{cases[0].case_id}.nii.gz"
+    code, _, err = run_claim("segment", "--image", img, "--model", tmp_path, "--out", tmp_path / "s.nii.gz")
+    assert code == 2 and err.startswith(f"claim: error: {tmp_path}: ") and not (tmp_path / "s.nii.gz").exists()
+    code, _, err = run_claim("train-seg", "--dataset", 5, "--root", tmp_path, "--fold", "7")
+    assert code == 2 and err.startswith("claim: error: --fold: ")
