@@ -78,7 +78,7 @@ def test_tiny_trains_in_minutes_and_paints_bright_scars(tiny_run, cohort_dir):
     assert seconds < 300
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert int(rows[-1]["step"]) == TRAIN_STEPS
-    from CLAIMLib.cli import _load_generator
+    from CLAIMLib.commands.models import _load_generator
 
     bundle = _load_generator(run)
     # the training scars' brightness relative to remote myocardium (scanner units)
@@ -103,7 +103,7 @@ def test_tiny_trains_in_minutes_and_paints_bright_scars(tiny_run, cohort_dir):
 
 
 def test_synthesis_is_deterministic(tiny_run):
-    from CLAIMLib.cli import _load_generator
+    from CLAIMLib.commands.models import _load_generator
 
     bundle = _load_generator(tiny_run[0])
     p = next(generate_cohort(1, seed=5, normal_fraction=1.0))

@@ -1,7 +1,6 @@
 """Volume I/O keeps geometry exactly; label schemes; Slicer .seg.nrrd; case discovery in every layout."""
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
 from CLAIMLib.errors import InputError
 from CLAIMLib.geometry import Geometry

@@ -11,8 +11,13 @@ positive toward the anterior wall. With the long axis pointing from base to apex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .longaxis import LongAxis
+    from .orientation import Orientation
 
 SEGMENT_NAMES = {
     1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal", 4: "basal inferior",

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .aha import TERRITORIES, segment_from_level_angle
+from .aha import segment_from_level_angle
 from .geometry import Geometry
 from .io import atomic_dir, write_json, write_volume
 

@@ -31,7 +31,7 @@ LOG_FIELDS = ("step", "loss", "lr", "seconds")
 
 def training_slices(data_dir, config: dict) -> Slices:
     """Scarred slices of every pathological case under ``data_dir``."""
-    parts, bad = [], []
+    parts = []
     for files in discover_cases(data_dir):
         if files.image is None or files.labels is None:
             continue
