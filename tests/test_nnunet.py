@@ -121,3 +121,38 @@ def test_segment_bad_input(tmp_path, run_claim, phantom_cohort):
     assert code == 2 and err.startswith(f"claim: error: {tmp_path}: ") and not (tmp_path / "s.nii.gz").exists()
     code, _, err = run_claim("train-seg", "--dataset", 5, "--root", tmp_path, "--fold", "7")
     assert code == 2 and err.startswith("claim: error: --fold: ")
+
+
+def test_quick_training_segments_held_out_phantoms(tmp_path_factory, run_claim):
+    """CLAIM's quick CPU trainer (25 epochs of 25 iterations, foreground-oversampled) on 10 phantoms, then
+    `claim segment` on 3 held-out ones: scar Dice > 0.5 and myocardium Dice > 0.8."""
+    from conftest import REPO
+    from CLAIMLib.phantom import generate_cohort, write_case
+
+    root = tmp_path_factory.mktemp("quick")
+    for p in generate_cohort(13, seed=81, normal_fraction=0.15):
+        write_case(p, root / ("cases" if int(p.case_id[-3:]) <= 10 else "held"))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
+    claim = [sys.executable, "-m", "CLAIMLib"]
+    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", "43", "--name", "Quick",
+                                "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(claim + ["train-seg", "--dataset", "43", "--root", str(root), "--fold", "all",
+                                "--trainer", "nnUNetTrainerCLAIMQuick", "--device", "cpu"],
+                       env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = root / "nnUNet_results" / "Dataset043_Quick" / "nnUNetTrainerCLAIMQuick__nnUNetPlans__2d"
+    images = root / "images"
+    images.mkdir()
+    for d in sorted((root / "held").iterdir()):
+        (images / f"{d.name}_0000.nii.gz").symlink_to(d / "Images" / f"{d.name}.nii.gz")
+    code, out, err = run_claim("segment", "--image", images, "--model", model, "--out", root / "pred",
+                               "--device", "cpu")
+    assert code == 0, err
+    code, out, err = run_claim("evaluate", "--pred", root / "pred", "--gt", root / "held", "--csv", root / "m.csv")
+    assert code == 0, err
+    import csv
+
+    rows = list(csv.DictReader((root / "m.csv").open()))
+    dice = {c: float(np.mean([float(r["dice"]) for r in rows if r["class"] == c])) for c in ("scar", "myocardium")}
+    assert dice["myocardium"] > 0.8 and dice["scar"] > 0.5, dice

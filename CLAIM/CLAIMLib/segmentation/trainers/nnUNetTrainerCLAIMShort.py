@@ -24,7 +24,8 @@ class nnUNetTrainerCLAIMQuick(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 20
+        self.num_epochs = 25
         self.num_iterations_per_epoch = 25
         self.num_val_iterations_per_epoch = 5
         self.initial_lr = 1e-2
+        self.oversample_foreground_percent = 1.0  # every patch centred on a labelled voxel (scar as often as others)
