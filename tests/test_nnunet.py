@@ -53,26 +53,30 @@ def trained_seg(tmp_path_factory):
 
     Too short to segment scar well: these tests check the pipeline (export, plan, train, predict, evaluate) and
     the grids, not the accuracy."""
+    root = tmp_path_factory.mktemp("nnunet")
+    model = _export_and_train(root, cases=8, train=6, seed=61, normal_fraction=0.2, dataset=42, name="Phantoms",
+                              trainer="nnUNetTrainerCLAIMShort")
+    assert (model / "fold_all" / "checkpoint_final.pth").is_file()
+    return model, root / "held"
+
+
+def _export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer):
+    """Phantoms 1..train under root/cases, the rest under root/held; export and train (fold all) via the CLI."""
     from conftest import REPO
     from CLAIMLib.phantom import generate_cohort, write_case
 
-    root = tmp_path_factory.mktemp("nnunet")
-    cases = root / "cases"
-    held = root / "held_out"
-    for p in generate_cohort(8, seed=61, normal_fraction=0.2):
-        write_case(p, cases if int(p.case_id[-3:]) <= 6 else held)
+    for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction):
+        write_case(p, root / ("cases" if int(p.case_id[-3:]) <= train else "held"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
     claim = [sys.executable, "-m", "CLAIMLib"]
-    r = subprocess.run(claim + ["export-nnunet", "--cases", str(cases), "--id", "42", "--name", "Phantoms",
-                                "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
+    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", str(dataset), "--name",
+                                name, "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(claim + ["train-seg", "--dataset", "42", "--root", str(root), "--fold", "all",
-                                "--trainer", "nnUNetTrainerCLAIMShort", "--device", "cpu"],
-                       env=env, capture_output=True, text=True, timeout=1500)
+    r = subprocess.run(claim + ["train-seg", "--dataset", str(dataset), "--root", str(root), "--fold", "all",
+                                "--trainer", trainer, "--device", "cpu"],
+                       env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    model = root / "nnUNet_results" / "Dataset042_Phantoms" / "nnUNetTrainerCLAIMShort__nnUNetPlans__2d"
-    assert (model / "fold_all" / "checkpoint_final.pth").is_file()
-    return model, held
+    return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"
 
 
 def test_segment_held_out_phantoms(trained_seg, tmp_path, run_claim):
@@ -126,22 +130,9 @@ def test_segment_bad_input(tmp_path, run_claim, phantom_cohort):
 def test_quick_training_segments_held_out_phantoms(tmp_path_factory, run_claim):
     """CLAIM's quick CPU trainer (25 epochs of 25 iterations, foreground-oversampled) on 10 phantoms, then
     `claim segment` on 3 held-out ones: scar Dice > 0.5 and myocardium Dice > 0.8."""
-    from conftest import REPO
-    from CLAIMLib.phantom import generate_cohort, write_case
-
     root = tmp_path_factory.mktemp("quick")
-    for p in generate_cohort(13, seed=81, normal_fraction=0.15):
-        write_case(p, root / ("cases" if int(p.case_id[-3:]) <= 10 else "held"))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
-    claim = [sys.executable, "-m", "CLAIMLib"]
-    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", "43", "--name", "Quick",
-                                "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(claim + ["train-seg", "--dataset", "43", "--root", str(root), "--fold", "all",
-                                "--trainer", "nnUNetTrainerCLAIMQuick", "--device", "cpu"],
-                       env=env, capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    model = root / "nnUNet_results" / "Dataset043_Quick" / "nnUNetTrainerCLAIMQuick__nnUNetPlans__2d"
+    model = _export_and_train(root, cases=13, train=10, seed=81, normal_fraction=0.15, dataset=43, name="Quick",
+                              trainer="nnUNetTrainerCLAIMQuick")
     images = root / "images"
     images.mkdir()
     for d in sorted((root / "held").iterdir()):

@@ -7,25 +7,28 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
-class nnUNetTrainerCLAIMShort(nnUNetTrainer):
+class _Scheduled(nnUNetTrainer):
+    """nnU-Net's trainer with a schedule set by class attributes (epochs, iterations, foreground oversampling)."""
+
+    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE = 1000, 250, 50, 0.33
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = self.EPOCHS
+        self.num_iterations_per_epoch = self.ITERATIONS
+        self.num_val_iterations_per_epoch = self.VAL_ITERATIONS
+        self.oversample_foreground_percent = self.OVERSAMPLE
+
+
+class nnUNetTrainerCLAIMShort(_Scheduled):
     """A few epochs of a few iterations: checks that training runs end to end (seconds on a CPU)."""
 
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 3
-        self.num_iterations_per_epoch = 5
-        self.num_val_iterations_per_epoch = 2
+    EPOCHS, ITERATIONS, VAL_ITERATIONS = 3, 5, 2
 
 
-class nnUNetTrainerCLAIMQuick(nnUNetTrainer):
-    """Enough to segment phantom scars on a CPU in minutes (the quick experiment and the demo)."""
+class nnUNetTrainerCLAIMQuick(_Scheduled):
+    """Enough to segment phantom scars on a CPU in minutes; every patch is centred on a labelled voxel, so the
+    small scar class is seen as often as the others."""
 
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 25
-        self.num_iterations_per_epoch = 25
-        self.num_val_iterations_per_epoch = 5
-        self.initial_lr = 1e-2
-        self.oversample_foreground_percent = 1.0  # every patch centred on a labelled voxel (scar as often as others)
+    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE = 25, 25, 5, 1.0
