@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -105,3 +106,34 @@ def ring_labels(shape=(6, 40, 48), scar=True, mvo=True):
     if mvo:
         lab[(r >= 8) & (r < 9.5) & (i > shape[2] / 2 + 8)] = 4
     return lab
+
+
+@pytest.fixture(scope="session")
+def trained_seg(tmp_path_factory):
+    """nnU-Net (2d, CLAIM's short trainer: 3 epochs of 5 iterations) trained on phantoms on the CPU, via the CLI.
+
+    Too short to segment scar well: these tests check the pipeline (export, plan, train, predict, evaluate) and
+    the grids, not the accuracy."""
+    root = tmp_path_factory.mktemp("nnunet")
+    model = export_and_train(root, cases=8, train=6, seed=61, normal_fraction=0.2, dataset=42, name="Phantoms",
+                              trainer="nnUNetTrainerCLAIMShort")
+    assert (model / "fold_all" / "checkpoint_final.pth").is_file()
+    return model, root / "held"
+
+
+def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer):
+    """Phantoms 1..train under root/cases, the rest under root/held; export and train (fold all) via the CLI."""
+    from CLAIMLib.phantom import generate_cohort, write_case
+
+    for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction):
+        write_case(p, root / ("cases" if int(p.case_id[-3:]) <= train else "held"))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
+    claim = [sys.executable, "-m", "CLAIMLib"]
+    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", str(dataset), "--name",
+                                name, "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(claim + ["train-seg", "--dataset", str(dataset), "--root", str(root), "--fold", "all",
+                                "--trainer", trainer, "--device", "cpu"],
+                       env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"

@@ -77,9 +77,10 @@ def test_phantom_command_is_deterministic(tmp_path, run_claim):
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
-def test_demo(tmp_path, emidec, run_claim, tiny_run):
+def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
     code, out, err = run_claim("demo", "--out", tmp_path / "demo", "--emidec", emidec,
-                               "--diffusion-model", tiny_run[0] / "checkpoint.pt")
+                               "--diffusion-model", tiny_run[0] / "checkpoint.pt", "--seg-model", trained_seg[0],
+                               "--joint-steps", 4)
     assert code == 0, err
     for name in ("montage.png", "report.md", "summary.json"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
@@ -92,6 +93,13 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert all(r["outside_unchanged"] for r in summary["diffusion"]["painted"])
     assert len(list((tmp_path / "demo" / "bullseye").glob("*.png"))) >= 4
+    seg = summary["segmentation"]
+    assert len(seg["test"]) == 2 and not set(r["case"] for r in seg["test"]) & set(seg["training_cases"])
+    assert all(0 <= r["myocardium_dice"] <= 1 for r in seg["test"])
+    assert (tmp_path / "demo" / "segmentation_bullseye.png").stat().st_size > 10000
+    assert summary["joint"]["steps"] == 4 and len(summary["joint"]["validation"]) == 2
+    assert (tmp_path / "demo" / "joint_samples.png").stat().st_size > 0
+    assert "## Scar segmentation (nnU-Net v2)" in report and "## Joint training, CLAIM(J)" in report
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from CLAIMLib.io import load_cases, read_volume
 from CLAIMLib.segmentation.nnunet import export_dataset, nnunet_environment
+from conftest import export_and_train
 
 
 def test_export_layout_and_labels(phantom_cohort, tmp_path, run_claim):
@@ -45,38 +46,6 @@ def test_stock_nnunet_accepts_the_export(cohort_dir, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     plans = tmp_path / "nnUNet_preprocessed" / "Dataset501_Phantom" / "nnUNetPlans.json"
     assert "2d" in json.loads(plans.read_text())["configurations"]
-
-
-@pytest.fixture(scope="session")
-def trained_seg(tmp_path_factory):
-    """nnU-Net (2d, CLAIM's short trainer: 3 epochs of 5 iterations) trained on phantoms on the CPU, via the CLI.
-
-    Too short to segment scar well: these tests check the pipeline (export, plan, train, predict, evaluate) and
-    the grids, not the accuracy."""
-    root = tmp_path_factory.mktemp("nnunet")
-    model = _export_and_train(root, cases=8, train=6, seed=61, normal_fraction=0.2, dataset=42, name="Phantoms",
-                              trainer="nnUNetTrainerCLAIMShort")
-    assert (model / "fold_all" / "checkpoint_final.pth").is_file()
-    return model, root / "held"
-
-
-def _export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer):
-    """Phantoms 1..train under root/cases, the rest under root/held; export and train (fold all) via the CLI."""
-    from conftest import REPO
-    from CLAIMLib.phantom import generate_cohort, write_case
-
-    for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction):
-        write_case(p, root / ("cases" if int(p.case_id[-3:]) <= train else "held"))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
-    claim = [sys.executable, "-m", "CLAIMLib"]
-    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", str(dataset), "--name",
-                                name, "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(claim + ["train-seg", "--dataset", str(dataset), "--root", str(root), "--fold", "all",
-                                "--trainer", trainer, "--device", "cpu"],
-                       env=env, capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"
 
 
 def test_segment_held_out_phantoms(trained_seg, tmp_path, run_claim):
@@ -131,7 +100,7 @@ def test_quick_training_segments_held_out_phantoms(tmp_path_factory, run_claim):
     """CLAIM's quick CPU trainer (25 epochs of 25 iterations, foreground-oversampled) on 10 phantoms, then
     `claim segment` on 3 held-out ones: scar Dice > 0.5 and myocardium Dice > 0.8."""
     root = tmp_path_factory.mktemp("quick")
-    model = _export_and_train(root, cases=13, train=10, seed=81, normal_fraction=0.15, dataset=43, name="Quick",
+    model = export_and_train(root, cases=13, train=10, seed=81, normal_fraction=0.15, dataset=43, name="Quick",
                               trainer="nnUNetTrainerCLAIMQuick")
     images = root / "images"
     images.mkdir()

@@ -116,8 +116,8 @@ def draw(ax, values=None, title: str = "", unit: str = "", cmap: str = "YlOrRd",
 def plot(panels: list[dict], path, suptitle: str = "", dpi: int = 110, ncols: int | None = None) -> Path:
     """Side-by-side bull's-eyes written to PNG or SVG (by suffix), atomically.
 
-    Each panel is a dict of ``draw`` arguments: values, title, unit, cmap, vmin, vmax, highlight, fmt. Panels fill
-    rows of ``ncols`` (default: one row).
+    Each panel is a dict of ``draw`` arguments: values, title, unit, cmap, vmin, vmax, highlight, fmt, or None for
+    an empty place. Panels fill rows of ``ncols`` (default: one row).
     """
     import matplotlib
 
@@ -134,7 +134,10 @@ def plot(panels: list[dict], path, suptitle: str = "", dpi: int = 110, ncols: in
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.4 * nrows), squeeze=False)
     for ax, panel in zip(axes.ravel(), panels):
-        draw(ax, **panel)
+        if panel is None:  # an empty place in the grid
+            ax.axis("off")
+        else:
+            draw(ax, **panel)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     if suptitle:

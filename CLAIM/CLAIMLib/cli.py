@@ -12,8 +12,8 @@ from pathlib import Path
 from . import __version__
 from .commands.cases import (cmd_aha, cmd_bullseye, cmd_convert, cmd_demo, cmd_info, cmd_mask_stats, cmd_phantom,
                              cmd_smile)
-from .commands.models import (cmd_evaluate, cmd_export_nnunet, cmd_segment, cmd_synthesize, cmd_synthesize_dataset,
-                              cmd_train_diffusion, cmd_train_seg)
+from .commands.models import (cmd_evaluate, cmd_experiment, cmd_export_nnunet, cmd_segment, cmd_synthesize,
+                              cmd_synthesize_dataset, cmd_train_diffusion, cmd_train_joint, cmd_train_seg)
 from .errors import InputError
 
 
@@ -217,6 +217,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", help="label scheme (default: detected)")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("experiment", help="the paper's Table-2 experiment: nnU-Net on P, P+N', P+N'', P+P'+N''",
+                       description="Split real pathological and normal cases into training and held-out test "
+                                   "cases, make synthetic cohorts with SMILE + the generator, train one nnU-Net per "
+                                   "setting, and evaluate all on the same test cases. Writes table.csv, table.md, "
+                                   "per_case.csv and bullseye.png. Rerun the same command to continue a stopped "
+                                   "run. --quick: a phantom cohort, a tiny generator and a short nnU-Net "
+                                   "schedule, end to end on a CPU.")
+    p.add_argument("--pathological", type=Path, help="folder of real pathological cases (images + labels)")
+    p.add_argument("--normal", type=Path, help="folder of real normal cases (images + labels)")
+    p.add_argument("--diffusion", type=Path, help="generator checkpoint trained on pathological training cases")
+    p.add_argument("--out", type=Path, required=True, help="experiment folder")
+    p.add_argument("--settings", default="P,P+N1,P+N2,P+P1+N2",
+                   help="comma-separated: P, P+N1 (P+N'), P+N2 (P+N''), P+P1+N2 (P+P'+N''); default all four")
+    p.add_argument("--quick", action="store_true",
+                   help="phantom cohort (when no cases are given), tiny generator (when none is given), "
+                        "nnUNetTrainerCLAIMExperiment: minutes on a CPU")
+    p.add_argument("--trainer", help="nnU-Net trainer (default nnUNetTrainer; --quick: nnUNetTrainerCLAIMExperiment)")
+    p.add_argument("--config", default="2d", help="nnU-Net configuration (default 2d)")
+    p.add_argument("--fold", default="all", help="0-4 or all (default all)")
+    p.add_argument("--test-fraction", type=float, default=0.15,
+                   help="share of each group held out for testing (default 0.15, as the paper's 10 + 5 of 100)")
+    p.add_argument("--dataset-id", type=int, default=700, help="first nnU-Net dataset id (default 700; one per "
+                                                                "setting)")
+    p.add_argument("--diffusion-steps", type=int, default=300,
+                   help="--quick without --diffusion: training steps of the tiny generator (default 300)")
+    p.add_argument("--sampler", default="ddim", help="ddim (default) or repaint")
+    p.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
+    p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
+    add_smile_arguments(p)
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("train-joint", help="joint training, CLAIM(J): the segmenter's loss trains the generator",
+                       description="Fine-tune a trained generator and a pretrained 2d nnU-Net together: the "
+                                   "generator learns from L_diff + lambda L_seg (real gradients through the "
+                                   "segmenter), the segmenter from online synthetic and real slices. Settings come "
+                                   "from a TOML or YAML file (see the README). Writes generator/checkpoint.pt, "
+                                   "segmenter/ (an nnU-Net model folder), best/, log.csv, val.csv and checkpoint.pt.")
+    p.add_argument("--config", type=Path, required=True, help="settings file (.toml or .yaml)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the config's out folder")
+    p.add_argument("--steps", type=int, help="override the config's steps")
+    p.set_defaults(func=cmd_train_joint)
+
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
                        description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
     p.add_argument("--out", required=True, help="output folder")
@@ -228,10 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run everything on a fresh phantom cohort (and EMIDEC samples if present)",
                        description="Generate a phantom cohort, read it back, and write a montage and a report.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6)")
+    p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6, at least 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
     p.add_argument("--diffusion-model", help="a generator checkpoint to use instead of training the tiny one")
+    p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder to use instead of training the demo's")
+    p.add_argument("--joint-steps", type=int, default=8, help="joint training steps (default 8)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -40,7 +40,8 @@ def find_emidec() -> Path | None:
 
 
 def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
-             diffusion_model: Path | None = None, diffusion_steps: int = 400) -> dict:
+             diffusion_model: Path | None = None, diffusion_steps: int = 400, seg_model: Path | None = None,
+             joint_steps: int = 8) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -97,7 +98,17 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
     _diffusion_section(phantom_cases, out, summary, seed, diffusion_model, diffusion_steps)
     t_diff = time.perf_counter() - t_diff
 
-    # 7. figures and report
+    # 7. nnU-Net: trained on the phantom training cases (unless a model is given), segmenting the held-out ones
+    t_seg = time.perf_counter()
+    seg_model = _segmentation_section(phantom_cases, out, summary, seg_model)
+    t_seg = time.perf_counter() - t_seg
+
+    # 8. joint training, briefly: the segmenter's loss trains the generator; samples before and after
+    t_joint = time.perf_counter()
+    _joint_section(out, summary, seed, Path(summary["diffusion"]["model"]), seg_model, joint_steps)
+    t_joint = time.perf_counter() - t_joint
+
+    # 9. figures and report
     aha_column = {c.case_id: ("AHA-17 ground truth", truths[c.case_id][1], "tab20") for c in phantom_cases}
     montage(phantom_cases + emidec_cases, out / "montage.png", extra=aha_column,
             title="CLAIM demo: phantom cohort" + (" and EMIDEC samples" if emidec_cases else ""))
@@ -105,6 +116,7 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
             title="AHA-17 segments found in subject space (right: phantom ground truth)")
     summary["seconds"] = {"phantom": round(t_phantom, 2), "aha_and_bullseye": round(t_aha, 2),
                           "smile": round(t_smile, 2), "diffusion": round(t_diff, 2),
+                          "segmentation": round(t_seg, 2), "joint": round(t_joint, 2),
                           "total": round(time.perf_counter() - t0, 2)}
     write_json(out / "summary.json", summary)
     write_text(out / "report.md", _report(summary))
@@ -219,6 +231,84 @@ def _diffusion_section(phantom_cases, out: Path, summary: dict, seed: int, model
                             "painted": rows}
 
 
+DEMO_DATASET = 990
+
+
+def _segmentation_section(phantom_cases, out: Path, summary: dict, model) -> Path:
+    """Hold out one pathological and one normal phantom, train nnU-Net on the rest (CLAIM's one-minute demo
+    schedule) unless a model is given, segment the held-out cases, and compare scar per segment as bull's-eyes."""
+    from .bullseye import comparison_panels
+    from .io import write_volume
+    from .labels import case_from_arrays
+    from .segmentation import nnunet
+    from .segmentation.metrics import case_metrics
+
+    sick = [c for c in phantom_cases if c.volume_ml("scar") > 0]
+    normal = [c for c in phantom_cases if c.volume_ml("scar") == 0]
+    test = sick[-1:] + normal[-1:]
+    train = [c for c in phantom_cases if c not in test]
+    trainer = "nnUNetTrainerCLAIMDemo"
+    with nnunet.nnunet_environment(out / "nnunet") as env:
+        if model is None:
+            if not list(Path(env["nnUNet_raw"]).glob(f"Dataset{DEMO_DATASET}_*")):
+                nnunet.export_dataset(train, env["nnUNet_raw"], DEMO_DATASET, "Demo")
+            if not nnunet.preprocessed(DEMO_DATASET):
+                nnunet.plan_and_preprocess(DEMO_DATASET)
+            model = nnunet.train(DEMO_DATASET, "2d", "all", trainer, "cpu")
+        predictor = nnunet.Predictor(model, device="cpu")
+    rows, panels = [], []
+    for case in test:
+        t = time.perf_counter()
+        labels = predictor.predict(case.image, case.geometry)
+        seconds = time.perf_counter() - t
+        write_volume(out / "segmentation" / f"{case.case_id}.nii.gz", labels, case.geometry, np.uint8)
+        pred = case_from_arrays(case.case_id, None, labels, case.geometry, nnunet.labels_scheme(predictor.has_mvo))
+        m = case_metrics(pred, case)
+        rows.append({"case": case.case_id, "seconds": round(seconds, 2),
+                     **{f"{c}_dice": round(m[c]["dice"], 3) for c in ("cavity", "myocardium", "scar") if c in m},
+                     "scar_ml_truth": round(case.volume_ml("scar"), 2),
+                     "scar_ml_predicted": round(pred.volume_ml("scar"), 2)})
+        if case.volume_ml("scar") > 0:
+            aha = aha_segments(case.myocardium, case.mask("cavity"), case.geometry, image=case.image).labels
+            truth = quantify(aha, case.myocardium, case.mask("scar"), case.geometry)
+            found = quantify(aha, case.myocardium, pred.mask("scar"), case.geometry)
+            panels = comparison_panels(truth, found)
+            plot(panels, out / "segmentation_bullseye.png",
+                 suptitle=f"{case.case_id} (held out): scar per AHA segment, truth / nnU-Net / difference")
+    summary["segmentation"] = {"model": str(model), "trained_here": trainer in str(model),
+                               "training_cases": [c.case_id for c in train], "test": rows}
+    return Path(model)
+
+
+def _joint_section(out: Path, summary: dict, seed: int, generator: Path, segmenter: Path, steps: int) -> None:
+    """A few joint steps from the demo's generator and segmenter; one SMILE mask on a normal phantom painted by the
+    generator before and after, with the same seed."""
+    from dataclasses import replace
+
+    from .diffusion.sample import load, synthesize
+    from .joint import JointConfig, train_joint
+
+    config = JointConfig(pathological=str(out / "phantom"), normal=str(out / "phantom"), generator=str(generator),
+                         segmenter=str(segmenter), out=str(out / "joint_run"), steps=steps, lam=0.5, batch=4,
+                         seg_batch=4, ddim_steps=5, val_every=max(steps // 2, 1), val_cases=1, save_every=steps,
+                         seed=seed, device="cpu")
+    done = out / "joint_run" / "checkpoint.pt"
+    result = train_joint(config, resume=done.is_file())
+    normal = next(c for c in (load_case(f) for f in discover_cases(out / "phantom")) if c.volume_ml("scar") == 0)
+    r = aha_segments(normal.myocardium, normal.mask("cavity"), normal.geometry, image=normal.image)
+    mask = generate(np.random.default_rng(seed), prepare_subject(normal.myocardium, normal.mask("cavity"),
+                                                                 normal.geometry, r), SmileSpec(volume_ml=12.0))
+    shown = []
+    for name, path in (("before joint training", generator), ("after joint training", result["generator"])):
+        image, _ = synthesize(load(path, "cpu"), normal, mask.scar, mask.mvo, seed=seed)
+        shown.append(replace(normal, case_id=f"{normal.case_id}: {name}", image=image,
+                             masks=dict(normal.masks, scar=mask.scar, mvo=mask.mvo)))
+    montage(shown, out / "joint_samples.png", title="One SMILE mask painted by the generator before and after "
+                                                    f"{result['step']} joint steps (same seed)")
+    summary["joint"] = {"steps": result["step"], "validation": result["validation"],
+                        "generator": result["generator"], "segmenter": result["segmenter"]}
+
+
 def _report(summary: dict) -> str:
     lines = [f"# CLAIM demo report (CLAIMLib {summary['version']})", ""]
     ph = summary["phantom"]
@@ -283,8 +373,33 @@ def _report(summary: dict) -> str:
             lines.append(f"| {r['case']} | {r['setting']} | {r['scar_ml']:.1f} | {r['ratio']:.2f} | "
                          f"{'yes' if r['outside_unchanged'] else 'NO'} | {r['calls']} | {r['seconds']:.1f} |")
         lines.append("")
+    seg = summary.get("segmentation")
+    if seg:
+        lines += ["## Scar segmentation (nnU-Net v2)", "",
+                  (f"nnU-Net 2d trained here on {len(seg['training_cases'])} phantoms with CLAIM's one-minute demo "
+                   "schedule (nnUNetTrainerCLAIMDemo: it learns the cavity and the myocardium, too short for scar; "
+                   "`claim experiment --quick` and `claim train-seg` train longer)" if seg["trained_here"]
+                   else f"Model: `{seg['model']}`") + ". Held-out cases below; scar per AHA segment, truth / "
+                  "prediction / difference: `segmentation_bullseye.png`.", "",
+                  "| case | Dice cavity | Dice myocardium | Dice scar | scar mL truth | scar mL predicted | s |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in seg["test"]:
+            lines.append(f"| {r['case']} | {r.get('cavity_dice', float('nan')):.3f} | "
+                         f"{r.get('myocardium_dice', float('nan')):.3f} | {r.get('scar_dice', float('nan')):.3f} | "
+                         f"{r['scar_ml_truth']:.2f} | {r['scar_ml_predicted']:.2f} | {r['seconds']:.1f} |")
+        lines.append("")
+    joint = summary.get("joint")
+    if joint:
+        lines += ["## Joint training, CLAIM(J)", "",
+                  f"{joint['steps']} joint steps (lambda 0.5): the segmenter's loss on the generator's one-step "
+                  "estimate trains the generator, and the generator's images fine-tune the segmenter. Before and "
+                  "after: `joint_samples.png`.", "", "| step | segmentability | histogram distance |", "|---|---|---|"]
+        for v in joint["validation"]:
+            lines.append(f"| {v['step']} | {v['segmentability']:.3f} | {v['histogram_distance']:.4f} |")
+        lines.append("")
     lines += [f"Run time: {summary['seconds']['total']:.1f} s (phantom generation {summary['seconds']['phantom']:.1f} s, "
               f"AHA and bull's-eyes {summary['seconds']['aha_and_bullseye']:.1f} s, "
-              f"SMILE {summary['seconds']['smile']:.1f} s, diffusion {summary['seconds']['diffusion']:.1f} s).",
+              f"SMILE {summary['seconds']['smile']:.1f} s, diffusion {summary['seconds']['diffusion']:.1f} s, "
+              f"segmentation {summary['seconds']['segmentation']:.1f} s, joint {summary['seconds']['joint']:.1f} s).",
               "", "Montage: `montage.png`. Machine-readable summary: `summary.json`.", ""]
     return "\n".join(lines)

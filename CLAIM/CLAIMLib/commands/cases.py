@@ -56,8 +56,9 @@ def cmd_phantom(args) -> int:
     from ..phantom import case_rng, cohort_plan, generate_case, write_case
     from ..progress import track
 
-    if args.cases < 1:
-        raise InputError("--cases", f"must be at least 1 (got {args.cases})")
+    if args.cases < 4:
+        raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
+                                    f"(got {args.cases})")
     if not 0.0 <= args.normal_fraction <= 1.0:
         raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
     out = Path(args.out)
@@ -79,15 +80,22 @@ def cmd_demo(args) -> int:
     emidec = Path(args.emidec) if args.emidec else None
     if emidec is not None and not emidec.is_dir():
         raise InputError(emidec, "no such folder")
-    if args.cases < 1:
-        raise InputError("--cases", f"must be at least 1 (got {args.cases})")
+    if args.cases < 4:
+        raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
+                                    f"(got {args.cases})")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")
     model = Path(args.diffusion_model) if args.diffusion_model else None
     if model is not None and not model.is_file():
         raise InputError(model, "no such checkpoint")
-    summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed, diffusion_model=model)
+    seg_model = Path(args.seg_model) if args.seg_model else None
+    if seg_model is not None and not (seg_model / "plans.json").is_file():
+        raise InputError(seg_model, "is not a trained nnU-Net model folder (no plans.json)")
+    if args.joint_steps < 1:
+        raise InputError("--joint-steps", f"must be at least 1 (got {args.joint_steps})")
+    summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed, diffusion_model=model,
+                       seg_model=seg_model, joint_steps=args.joint_steps)
     ph = summary["phantom"]
     ok = sum(1 for i in ph if i["slice_order"]["order"] == i["truth"]["slice_order"])
     print(f"demo: {len(ph)} phantom cases (slice order right in {ok}/{len(ph)}), "

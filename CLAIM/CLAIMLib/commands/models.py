@@ -104,12 +104,8 @@ def cmd_synthesize(args) -> int:
 
 
 def cmd_synthesize_dataset(args) -> int:
-    from ..aha import aha_segments
-    from ..diffusion.sample import synthesize
-    from ..io import discover_cases, load_case, read_volume, write_case, write_json
-    from ..labels import EMIDEC, case_from_arrays
-    from ..progress import track
-    from ..smile import generate, prepare_subject
+    from ..diffusion.cohort import synthesize_cohort
+    from ..io import discover_cases, load_case, read_volume
 
     options = _synthesis_options(args)
     if args.per_case < 1:
@@ -118,29 +114,12 @@ def cmd_synthesize_dataset(args) -> int:
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
-    cases = [(f, load_case(f, _scheme(args))) for f in files]  # check everything before writing anything
+    cases = [load_case(f, _scheme(args)) for f in files]  # check everything before writing anything
     bundle = _load_generator(args.model, args.device)
-    rng = np.random.default_rng(args.seed)
-    out = Path(args.out)
-    made = []
-    for f, case in track(cases, stage="synthesising"):
-        raw, _ = read_volume(f.image)
-        r = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.image,
-                         rv=case.masks.get("rv"))
-        subject = prepare_subject(case.myocardium, case.masks.get("cavity"), case.geometry, r)
-        for i in range(args.per_case):
-            mask = generate(rng, subject, spec)
-            seed = int(rng.integers(2 ** 31))
-            image, record = synthesize(bundle, case, mask.scar, mask.mvo, seed=seed, volume=raw, **options)
-            labels = EMIDEC.encode(dict(case.masks, scar=mask.scar, mvo=mask.mvo), case.geometry.shape)
-            new_id = f"{case.case_id}_syn{i + 1:02d}"
-            new = case_from_arrays(new_id, None, labels, case.geometry)
-            new.image = image  # the input's own dtype: unchanged voxels stay bit-identical
-            path = write_case(new, out)
-            write_json(path / f"{new_id}.json", {"source": case.case_id, "smile": mask.record,
-                                                        "synthesis": record})
-            made.append(new_id)
-    print(f"wrote {len(made)} synthetic cases ({args.per_case} per case, {len(cases)} cases) to {out}")
+    sources = [(case, read_volume(f.image)[0]) for f, case in zip(files, cases)]
+    made = synthesize_cohort(sources, bundle, args.per_case, Path(args.out),
+                             np.random.default_rng(args.seed), spec, **options)
+    print(f"wrote {len(made)} synthetic cases ({args.per_case} per case, {len(cases)} cases) to {args.out}")
     return 0
 
 
@@ -295,3 +274,106 @@ def _comparison_bullseye(pairs, path) -> None:
 
     plot(comparison_panels(mean_table(truth_tables), mean_table(pred_tables)), path,
          suptitle=f"Mean scar volume per segment over {len(pairs)} cases")
+
+
+QUICK_COHORT = (10, 5)  # pathological, normal phantoms of `claim experiment --quick`
+
+
+def cmd_experiment(args) -> int:
+    from ..segmentation.experiment import ExperimentOptions, parse_settings, run_experiment
+
+    settings = parse_settings(args.settings)
+    if args.fold != "all" and not (args.fold.isdigit() and 0 <= int(args.fold) <= 4):
+        raise InputError("--fold", f"use 0-4 or all (got {args.fold})")
+    if not 0 < args.test_fraction < 1:
+        raise InputError("--test-fraction", f"must lie between 0 and 1 (got {args.test_fraction})")
+    if args.steps is not None and not 1 <= args.steps <= 50:
+        raise InputError("--steps", f"DDIM takes 1-50 steps (got {args.steps})")
+    if args.sampler not in ("ddim", "repaint"):
+        raise InputError("--sampler", f"unknown sampler '{args.sampler}' (ddim or repaint)")
+    if not 1 <= args.dataset_id <= 1000 - 4:
+        raise InputError("--dataset-id", f"use 1-996 (got {args.dataset_id})")
+    out = Path(args.out)
+    pathological, normal, generator = args.pathological, args.normal, args.diffusion
+    if not args.quick:
+        for flag, value in (("--pathological", pathological), ("--normal", normal), ("--diffusion", generator)):
+            if value is None:
+                raise InputError(flag, "is required (or run the phantom version with --quick)")
+    if (pathological is None) != (normal is None):
+        raise InputError("--normal" if normal is None else "--pathological", "give both case folders, or neither")
+    for flag, value in (("--pathological", pathological), ("--normal", normal)):
+        if value is not None and not Path(value).is_dir():
+            raise InputError(value, "no such folder")
+    if generator is not None:
+        generator = Path(generator) / "checkpoint.pt" if Path(generator).is_dir() else Path(generator)
+        if not generator.is_file():
+            raise InputError(generator, "no such checkpoint")
+    if pathological is None:
+        pathological, normal = _quick_cohort(out / "phantom", args.seed)
+    if generator is None:
+        steps = args.diffusion_steps
+
+        def generator(train_folder):
+            from ..diffusion.train import train
+
+            run = out / "diffusion_run"
+            done = run / "checkpoint.pt"
+            if done.is_file():
+                import torch
+
+                if torch.load(done, map_location="cpu", weights_only=False)["step"] >= steps:
+                    return done
+            return train(train_folder, run, "tiny", steps=steps, seed=args.seed, sample_every=0,
+                         resume=done.is_file(), device=args.device)["checkpoint"]
+
+    options = ExperimentOptions(
+        settings=settings, test_fraction=args.test_fraction, seed=args.seed,
+        trainer=args.trainer or ("nnUNetTrainerCLAIMExperiment" if args.quick else "nnUNetTrainer"),
+        configuration=args.config, fold=args.fold, first_dataset_id=args.dataset_id, device=args.device,
+        spec=_smile_spec(args), synthesis={"sampler": args.sampler, "steps": args.steps or 50})
+    t = time.perf_counter()
+    result = run_experiment(pathological, normal, generator, out, options, _scheme(args))
+    print((out / "table.md").read_text())
+    print(f"experiment done in {time.perf_counter() - t:.0f} s: {out / 'table.md'}, {out / 'table.csv'}, "
+          f"{out / 'per_case.csv'}, {out / 'bullseye.png'} ({len(result['settings'])} settings)")
+    return 0
+
+
+def _quick_cohort(folder: Path, seed: int):
+    """The phantom cohort of ``--quick``: pathological and normal cases in two folders (made once)."""
+    from ..io import atomic_dir
+    from ..phantom import case_rng, generate_case, write_case
+
+    n_p, n_n = QUICK_COHORT
+    for group, count, offset in (("pathological", n_p, 0), ("normal", n_n, n_p)):
+        target = folder / group
+        if target.is_dir():
+            continue
+        with atomic_dir(target) as tmp:
+            for i in range(count):
+                index = offset + i
+                case_id = f"Phantom_{'P' if group == 'pathological' else 'N'}{index + 1:03d}"
+                write_case(generate_case(case_rng(seed, index), case_id, group == "pathological"), tmp)
+    return folder / "pathological", folder / "normal"
+
+
+def cmd_train_joint(args) -> int:
+    from ..joint import read_config, train_joint
+
+    config = read_config(args.config)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError("--steps", f"must be at least 1 (got {args.steps})")
+        config.steps = args.steps
+    for key, role in (("pathological", "folder"), ("normal", "folder")):
+        if not Path(getattr(config, key)).is_dir():
+            raise InputError(getattr(config, key), f"no such {role} ({key} in {args.config})")
+    if not Path(config.segmenter).is_dir():
+        raise InputError(config.segmenter, f"no such nnU-Net model folder (segmenter in {args.config})")
+    result = train_joint(config, resume=args.resume)
+    if result["rank"] == 0:
+        best = result["best"]
+        print(f"joint training to step {result['step']} in {result['seconds']:.0f} s; generator "
+              f"{result['generator']}, segmenter {result['segmenter']}"
+              + (f"; best segmentability {best['segmentability']:.3f} at step {best['step']}" if best else ""))
+    return 0

@@ -138,16 +138,27 @@ def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: i
 
 
 def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "nnUNetTrainer",
-          device: str | None = None) -> Path:
-    """Train one fold (or ``all``) with nnU-Net; returns the trained model folder."""
+          device: str | None = None, resume: bool = False) -> Path:
+    """Train one fold (or ``all``) with nnU-Net; returns the trained model folder.
+
+    ``resume``: continue from the fold's latest checkpoint when there is one (nnU-Net's ``--c``).
+    """
     import torch
 
     ensure_torchvision()
     from nnunetv2.run.run_training import run_training
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    run_training(str(int(dataset_id)), configuration, fold if fold == "all" else int(fold),
-                 trainer_class_name=trainer, device=dev)
+    fold = fold if fold == "all" else int(fold)
+    cont = False
+    if resume:
+        try:
+            done = model_folder(dataset_id, configuration, trainer) / f"fold_{fold}"
+            cont = any((done / f).is_file() for f in ("checkpoint_latest.pth", "checkpoint_final.pth"))
+        except InputError:
+            cont = False
+    run_training(str(int(dataset_id)), configuration, fold, trainer_class_name=trainer, device=dev,
+                 continue_training=cont)
     return model_folder(dataset_id, configuration, trainer)
 
 

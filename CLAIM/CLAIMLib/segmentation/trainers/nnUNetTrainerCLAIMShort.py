@@ -1,16 +1,20 @@
-"""Short nnU-Net trainers for CPU tests and demos, found by nnU-Net through ``nnUNet_extTrainer``.
+"""Short nnU-Net trainers for CPU tests, demos and the quick experiment, found through ``nnUNet_extTrainer``.
 
-``claim train-seg`` and ``claim segment`` set that variable to this folder; with stock nnU-Net commands, set it
-yourself: ``export nnUNet_extTrainer=<this folder>``.
+``claim train-seg``, ``claim segment`` and ``claim experiment`` set that variable to this folder; with stock nnU-Net
+commands, set it yourself: ``export nnUNet_extTrainer=<this folder>``.
+
+Each is nnU-Net's own trainer with a shorter schedule. Trained on fold ``all``, they skip nnU-Net's final
+"validation", which for that fold only predicts the training cases again.
 """
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
 class _Scheduled(nnUNetTrainer):
-    """nnU-Net's trainer with a schedule set by class attributes (epochs, iterations, foreground oversampling)."""
+    """nnU-Net's trainer with a schedule set by class attributes (epochs, iterations, foreground oversampling,
+    and optionally a fixed batch size, so that settings with more cases cost the same per iteration)."""
 
-    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE = 1000, 250, 50, 0.33
+    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE, BATCH = 1000, 250, 50, 0.33, None
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -19,12 +23,34 @@ class _Scheduled(nnUNetTrainer):
         self.num_iterations_per_epoch = self.ITERATIONS
         self.num_val_iterations_per_epoch = self.VAL_ITERATIONS
         self.oversample_foreground_percent = self.OVERSAMPLE
+        if self.BATCH:
+            self.configuration_manager.configuration["batch_size"] = int(self.BATCH)
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        if self.fold == "all":
+            self.print_to_log_file("fold 'all': no held-out cases, final validation skipped")
+            return
+        super().perform_actual_validation(save_probabilities)
 
 
 class nnUNetTrainerCLAIMShort(_Scheduled):
     """A few epochs of a few iterations: checks that training runs end to end (seconds on a CPU)."""
 
     EPOCHS, ITERATIONS, VAL_ITERATIONS = 3, 5, 2
+
+
+class nnUNetTrainerCLAIMDemo(_Scheduled):
+    """About a minute on 2 CPU cores (120 iterations of 3 patches centred on labelled voxels): the demo's
+    segmenter. It finds the cavity and the myocardium; a minute is too short to learn scar."""
+
+    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE, BATCH = 8, 15, 1, 1.0, 3
+
+
+class nnUNetTrainerCLAIMExperiment(_Scheduled):
+    """``claim experiment --quick``: 300 iterations of 3 foreground-centred patches (a few minutes on 2 CPU cores
+    per setting), the same for every setting whatever its number of cases."""
+
+    EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE, BATCH = 12, 25, 1, 1.0, 3
 
 
 class nnUNetTrainerCLAIMQuick(_Scheduled):

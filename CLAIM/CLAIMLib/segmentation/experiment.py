@@ -1,0 +1,315 @@
+"""The CLAIM paper's downstream experiment (its Table 2): nnU-Net trained on real and synthetic scars, tested on the
+same held-out real cases.
+
+Settings (the paper's names in brackets):
+
+- ``P``: the real pathological training cases;
+- ``P+N1`` (P+N'): plus each normal training case with 2 synthetic scars;
+- ``P+N2`` (P+N''): plus each normal training case with 5 synthetic scars;
+- ``P+P1+N2`` (P+P'+N''): plus N'' and each pathological training case with 1 extra synthetic scar.
+
+The split holds out ``test_fraction`` of the pathological and of the normal cases (the paper: 57 + 28 of EMIDEC's
+67 + 33 for training, the rest for testing). N' is N'''s first two draws of each case, so the settings differ only
+in how much synthetic data they see. Synthetic cases come from SMILE masks painted by the generator; none is made
+from a test case.
+
+Everything lands in one folder and every stage is resumable: the split (``split.json``), the synthetic cohorts
+(``synthetic/``), nnU-Net's folders (``nnunet/``), each setting's model and test predictions (``predictions/``) are
+reused when present, so a killed run continues where it stopped. Results: ``table.csv``, ``table.md``,
+``per_case.csv`` and ``bullseye.png``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import atomic_dir, discover_cases, load_case, read_volume, write_json, write_text, write_volume
+from ..progress import emit
+from ..smile import SmileSpec
+
+SETTINGS = {"P": ("P",), "P+N1": ("P", "N1"), "P+N2": ("P", "N2"), "P+P1+N2": ("P", "P1", "N2")}
+PAPER_NAMES = {"P": "P", "P+N1": "P+N'", "P+N2": "P+N''", "P+P1+N2": "P+P'+N''"}
+PER_CASE = {"N1": 2, "N2": 5, "P1": 1}  # synthetic cases per source case
+METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml")
+
+
+@dataclass
+class ExperimentOptions:
+    settings: tuple = tuple(SETTINGS)
+    test_fraction: float = 0.15
+    seed: int = 0
+    trainer: str = "nnUNetTrainer"
+    configuration: str = "2d"
+    fold: str = "all"
+    first_dataset_id: int = 700
+    device: str | None = None
+    spec: SmileSpec = field(default_factory=SmileSpec)
+    synthesis: dict = field(default_factory=lambda: {"sampler": "ddim", "steps": 50})
+
+
+def parse_settings(text: str) -> tuple:
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    aliases = {v: k for k, v in PAPER_NAMES.items()}
+    names = tuple(aliases.get(n, n) for n in names)
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown or not names:
+        raise InputError("--settings", f"unknown setting {', '.join(unknown) or '(none)'}; use "
+                                       f"{', '.join(SETTINGS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def split_cases(pathological: list, normal: list, fraction: float, seed: int) -> dict:
+    """Held-out test cases: ``fraction`` of each group (at least one of a group of two or more), chosen at random."""
+    rng = np.random.default_rng(seed)
+
+    def cut(ids):
+        ids = sorted(ids)
+        k = int(round(fraction * len(ids))) if len(ids) > 1 else 0
+        k = min(max(k, 1 if fraction > 0 and len(ids) > 1 else 0), len(ids) - 1) if ids else 0
+        test = sorted(ids[i] for i in rng.permutation(len(ids))[:k])
+        return [i for i in ids if i not in test], test
+
+    train_p, test_p = cut(pathological)
+    train_n, test_n = cut(normal)
+    return {"train_P": train_p, "test_P": test_p, "train_N": train_n, "test_N": test_n}
+
+
+def _cohort(folder, role: str, scheme=None):
+    files = [f for f in discover_cases(folder) if f.image is not None and f.labels is not None]
+    if not files:
+        raise InputError(folder, f"holds no {role} case with an image and labels")
+    cases = {f.case_id: (f, load_case(f, scheme)) for f in files}
+    if len(cases) < len(files):
+        raise InputError(folder, f"holds two {role} cases with the same name")
+    return cases
+
+
+def run_experiment(pathological, normal, generator, out, options: ExperimentOptions = ExperimentOptions(),
+                   scheme=None) -> dict:
+    """Run (or continue) the experiment; returns the results (also written to ``out``).
+
+    ``generator``: a diffusion checkpoint path, or a callable ``f(train_P_folder) -> checkpoint path`` that trains one
+    on the pathological training cases only (``claim experiment --quick`` without ``--diffusion``).
+    """
+    from ..segmentation import nnunet
+
+    out = Path(out)
+    P = _cohort(pathological, "pathological", scheme)
+    N = _cohort(normal, "normal", scheme)
+    clash = sorted(set(P) & set(N))
+    if clash:
+        raise InputError(normal, f"case {clash[0]} is also among the pathological cases")
+    no_scar = [cid for cid, (_, c) in P.items() if not c.mask("scar").any()]
+    if no_scar:
+        raise InputError(P[no_scar[0]][0].labels, "a pathological case with no scar label")
+    if len(P) < 2:
+        raise InputError(pathological, "needs at least 2 pathological cases (training and test)")
+    split = split_cases(list(P), list(N), options.test_fraction, options.seed)
+    split_file = out / "split.json"
+    if split_file.is_file():  # resuming: the same cases must be behind it
+        import json
+
+        old = json.loads(split_file.read_text())
+        if sorted(old["train_P"] + old["test_P"]) != sorted(P) or sorted(old["train_N"] + old["test_N"]) != sorted(N):
+            raise InputError(out, "holds an experiment on other cases; choose another --out")
+        split = {k: old[k] for k in ("train_P", "test_P", "train_N", "test_N")}
+    write_json(split_file, {**split, "test_fraction": options.test_fraction, "seed": options.seed})
+    emit(0.02, "split", **{k: len(v) for k, v in split.items()})
+
+    # the generator, trained on training cases only when it is trained here
+    if callable(generator):
+        train_p = out / "train_P"
+        if not train_p.is_dir():
+            from ..io import write_case
+
+            with atomic_dir(train_p) as tmp:
+                for cid in split["train_P"]:
+                    write_case(P[cid][1], tmp)
+        generator = generator(train_p)
+    from ..diffusion.cohort import synthetic_id, synthesize_cohort
+    from ..diffusion.sample import load
+
+    needed = {part for s in options.settings for part in SETTINGS[s]} - {"P"}
+    # N' is the first draws of N'': all of N'' is made whenever either is asked for, so the two always nest
+    n_draws = PER_CASE["N2"] if any(k.startswith("N") for k in needed) else 0
+    rng = np.random.default_rng([options.seed, 1])
+    bundle = None
+    for group, ids, source, count in (("N", split["train_N"], N, n_draws),
+                                      ("P1", split["train_P"], P, PER_CASE["P1"] if "P1" in needed else 0)):
+        folder = out / "synthetic" / group
+        if count == 0 or not ids or folder.is_dir():
+            continue
+        bundle = bundle or load(generator, options.device)
+        sources = [(source[cid][1], read_volume(source[cid][0].image)[0]) for cid in ids]
+        with atomic_dir(folder) as tmp:
+            synthesize_cohort(sources, bundle, count, tmp, rng, options.spec, stage=f"synthesising {group}",
+                              **options.synthesis)
+    emit(0.1, "synthetic cohorts ready")
+
+    def members(part):
+        if part == "P":
+            return [P[c][1] for c in split["train_P"]]
+        folder = out / "synthetic" / ("N" if part.startswith("N") else "P1")
+        ids = split["train_N"] if part.startswith("N") else split["train_P"]
+        names = [synthetic_id(c, i) for c in ids for i in range(PER_CASE[part])]
+        found = {f.case_id: f for f in discover_cases(folder)} if folder.is_dir() else {}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise InputError(folder, f"lacks {len(missing)} of the synthetic cases {part} needs (an earlier run "
+                                     "made fewer); remove the folder to make them again")
+        return [load_case(found[n]) for n in names]
+
+    test_ids = split["test_P"] + split["test_N"]
+    truths = {cid: ({**P, **N})[cid][1] for cid in test_ids}
+    results, per_case, tables = {}, [], {}
+    with nnunet.nnunet_environment(out / "nnunet") as env:
+        for index, setting in enumerate(options.settings):
+            base = 0.1 + 0.85 * index / len(options.settings)
+            dataset_id = options.first_dataset_id + list(SETTINGS).index(setting)
+            name = "CLAIM_" + setting.replace("+", "_")
+            parts = {part: members(part) for part in SETTINGS[setting]}
+            try:
+                model = nnunet.model_folder(dataset_id, options.configuration, options.trainer)
+                trained = (model / f"fold_{options.fold}" / "checkpoint_final.pth").is_file()
+            except InputError:
+                trained = False
+            if not trained:
+                raw = Path(env["nnUNet_raw"]) / nnunet.dataset_name(dataset_id, name)
+                if not raw.is_dir():
+                    nnunet.export_dataset([c for cs in parts.values() for c in cs], env["nnUNet_raw"], dataset_id,
+                                          name)
+                if not nnunet.preprocessed(dataset_id, options.configuration):
+                    emit(base, f"{setting}: planning and preprocessing")
+                    nnunet.plan_and_preprocess(dataset_id, options.configuration)
+                emit(base + 0.02, f"{setting}: training nnU-Net")
+                model = nnunet.train(dataset_id, options.configuration, options.fold, options.trainer,
+                                     options.device, resume=True)
+            emit(base + 0.8 * 0.85 / len(options.settings), f"{setting}: segmenting the test cases")
+            preds = _predict(model, options, truths, out / "predictions" / setting)
+            results[setting], rows, tables[setting] = _evaluate(preds, truths)
+            results[setting]["training_cases"] = {part: len(cs) for part, cs in parts.items()}
+            per_case.extend({"setting": setting, **r} for r in rows)
+    _write_results(out, options.settings, results, per_case, tables, truths, split)
+    emit(1.0, "done")
+    return {"settings": results, "split": split, "out": str(out)}
+
+
+def _predict(model, options, truths: dict, folder: Path) -> dict:
+    """Test-case predictions of one setting (computed once, then read back on a rerun)."""
+    from .nnunet import Predictor
+
+    if not folder.is_dir():
+        predictor = Predictor(model, folds=[options.fold if options.fold == "all" else int(options.fold)],
+                              device=options.device)
+        with atomic_dir(folder) as tmp:
+            for cid, truth in truths.items():
+                labels = predictor.predict(truth.image, truth.geometry)
+                write_volume(tmp / f"{cid}.nii.gz", labels, truth.geometry, np.uint8)
+    return {cid: read_volume(folder / f"{cid}.nii.gz")[0].astype(np.uint8) for cid in truths}
+
+
+def _evaluate(preds: dict, truths: dict):
+    from ..aha import aha_segments
+    from ..labels import case_from_arrays
+    from ..quantify import quantify
+    from .metrics import aggregate, case_metrics
+    from .nnunet import labels_scheme
+
+    rows, per, pathological, tables = [], [], [], {}
+    for cid, truth in truths.items():
+        pred = case_from_arrays(cid, None, preds[cid], truth.geometry, labels_scheme(True))
+        m = case_metrics(pred, truth)
+        per.append(m)
+        if truth.mask("scar").any():
+            pathological.append(m)
+            aha = aha_segments(truth.myocardium, truth.mask("cavity"), truth.geometry, image=truth.image,
+                               rv=truth.masks.get("rv")).labels
+            tables[cid] = (quantify(aha, truth.myocardium, truth.mask("scar"), truth.geometry),
+                           quantify(aha, truth.myocardium, pred.mask("scar"), truth.geometry))
+        for c, v in m.items():
+            rows.append({"case": cid, "class": c, **{k: v[k] for k in METRICS}})
+    summary = {"all": aggregate(per), "pathological": aggregate(pathological) if pathological else {}}
+    return summary, rows, tables
+
+
+def _mean_table(tables: list) -> dict:
+    return {"segments": [{"segment": s, "scar_ml": float(np.mean([t["segments"][s - 1]["scar_ml"] for t in tables]))}
+                         for s in range(1, 18)]}
+
+
+def _fmt(a: dict, key: str, digits: int = 3) -> str:
+    if not a or key not in a or not np.isfinite(a[key]["mean"]):
+        return "-"
+    return f"{a[key]['mean']:.{digits}f} ± {a[key]['sd']:.{digits}f}"
+
+
+def _write_results(out: Path, settings, results, per_case, tables, truths, split) -> None:
+    from ..bullseye import plot
+    from ..quantify import values
+
+    cols = ["setting", "paper_name", "train_real", "train_synthetic", "test_cases", "test_pathological"]
+    cols += [f"scar_{m}_{s}" for m in METRICS for s in ("mean", "sd")]
+    cols += ["scar_dice_pathological_mean", "myocardium_dice_mean", "cavity_dice_mean"]
+    rows = []
+    for s in settings:
+        r = results[s]
+        scar, myo, cav = r["all"].get("scar", {}), r["all"].get("myocardium", {}), r["all"].get("cavity", {})
+        row = {"setting": s, "paper_name": PAPER_NAMES[s], "train_real": r["training_cases"].get("P", 0),
+               "train_synthetic": sum(v for k, v in r["training_cases"].items() if k != "P"),
+               "test_cases": len(truths), "test_pathological": len(split["test_P"])}
+        for m in METRICS:
+            row[f"scar_{m}_mean"] = scar.get(m, {}).get("mean", float("nan"))
+            row[f"scar_{m}_sd"] = scar.get(m, {}).get("sd", float("nan"))
+        row["scar_dice_pathological_mean"] = r["pathological"].get("scar", {}).get("dice", {}).get("mean",
+                                                                                                   float("nan"))
+        row["myocardium_dice_mean"] = myo.get("dice", {}).get("mean", float("nan"))
+        row["cavity_dice_mean"] = cav.get("dice", {}).get("mean", float("nan"))
+        rows.append(row)
+    write_text(out / "table.csv", _csv(rows, cols))
+    write_text(out / "per_case.csv", _csv(per_case, ["setting", "case", "class", *METRICS]))
+
+    lines = ["# Scar segmentation with real and synthetic training data (CLAIM Table 2 protocol)", "",
+             f"Test: {len(split['test_P'])} pathological + {len(split['test_N'])} normal held-out real cases "
+             f"({', '.join(split['test_P'] + split['test_N'])}). Scar = infarct + MVO; mean ± SD over the test "
+             "cases (empty-mask conventions: see CLAIMLib.segmentation.metrics).", "",
+             "| Setting | Training cases (real + synthetic) | Dice | Precision | Sensitivity | Specificity | "
+             "Dice, pathological only | Myocardium Dice | Scar volume error (mL) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s, row in zip(settings, rows):
+        a, p = results[s]["all"].get("scar", {}), results[s]["pathological"].get("scar", {})
+        lines.append(f"| {PAPER_NAMES[s]} | {row['train_real']} + {row['train_synthetic']} | {_fmt(a, 'dice')} | "
+                     f"{_fmt(a, 'precision')} | {_fmt(a, 'sensitivity')} | {_fmt(a, 'specificity', 4)} | "
+                     f"{_fmt(p, 'dice')} | {_fmt(results[s]['all'].get('myocardium', {}), 'dice')} | "
+                     f"{_fmt(a, 'volume_error_ml', 2)} |")
+    lines += ["", "Per-segment scar volume on the pathological test cases: `bullseye.png` (ground truth, each "
+                  "setting's prediction, and prediction - truth). Per case: `per_case.csv`.", ""]
+    write_text(out / "table.md", "\n".join(lines))
+
+    if tables:
+        cids = sorted(next(iter(tables.values())))
+        truth = values(_mean_table([tables[settings[0]][c][0] for c in cids]), "scar_ml")
+        preds = {s: values(_mean_table([tables[s][c][1] for c in cids]), "scar_ml") for s in settings}
+        hi = max(list(truth.values()) + [v for p in preds.values() for v in p.values()] + [1e-6])
+        lim = max([abs(p[k] - truth[k]) for p in preds.values() for k in truth] + [1e-6])
+        top = [{"values": truth, "title": "ground truth", "unit": "mL", "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}]
+        top += [{"values": preds[s], "title": PAPER_NAMES[s], "unit": "mL", "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}
+                for s in settings]
+        bottom = [None] + [{"values": {k: preds[s][k] - truth[k] for k in truth}, "title": f"{PAPER_NAMES[s]} - truth",
+                            "unit": "mL", "cmap": "RdBu_r", "vmin": -lim, "vmax": lim, "fmt": "{:+.2f}"}
+                           for s in settings]
+        plot(top + bottom, out / "bullseye.png", ncols=len(top),
+             suptitle=f"Mean scar volume per AHA segment over {len(cids)} pathological test cases")
+
+
+def _csv(rows: list, fields: list) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()

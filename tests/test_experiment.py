@@ -1,0 +1,87 @@
+"""`claim experiment`: the paper's Table-2 protocol end to end on the phantom cohort (--quick), resumable."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+
+
+def _run(*args, timeout=1800):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
+    return subprocess.run([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_split_holds_out_each_group():
+    from CLAIMLib.segmentation.experiment import split_cases
+
+    p = [f"P{i:03d}" for i in range(67)]
+    n = [f"N{i:03d}" for i in range(33)]
+    s = split_cases(p, n, 0.15, seed=0)
+    assert (len(s["train_P"]), len(s["test_P"]), len(s["train_N"]), len(s["test_N"])) == (57, 10, 28, 5)  # the paper
+    assert not set(s["test_P"]) & set(s["train_P"]) and sorted(s["train_P"] + s["test_P"]) == p
+    assert split_cases(p, n, 0.15, seed=0) == s and split_cases(p, n, 0.15, seed=1) != s
+    small = split_cases(["a", "b"], ["c"], 0.15, 0)
+    assert len(small["test_P"]) == 1 and small["test_N"] == [] and small["train_N"] == ["c"]
+
+
+def test_settings_parse(run_claim, tmp_path):
+    from CLAIMLib.segmentation.experiment import parse_settings
+
+    assert parse_settings("P, P+N'' ,P+P1+N2") == ("P", "P+N2", "P+P1+N2")
+    code, _, err = run_claim("experiment", "--quick", "--out", tmp_path / "x", "--settings", "P,Q")
+    assert code == 2 and err.startswith("claim: error: --settings: unknown setting Q") and not (tmp_path / "x").exists()
+    code, _, err = run_claim("experiment", "--pathological", tmp_path, "--normal", tmp_path, "--out", tmp_path / "y")
+    assert code == 2 and err.startswith("claim: error: --diffusion: is required")
+
+
+def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
+    """--quick on the phantom cohort with the session's tiny generator and nnU-Net's shortest CLAIM schedule (the
+    real --quick trains its own generator and uses a longer schedule; its timing is in bench/README.md)."""
+    out = tmp_path / "exp"
+    args = ("experiment", "--quick", "--out", out, "--diffusion", tiny_run[0], "--trainer", "nnUNetTrainerCLAIMShort")
+    r = _run(*args)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    split = json.loads((out / "split.json").read_text())
+    n_p, n_n = len(split["train_P"]), len(split["train_N"])
+    assert (len(split["test_P"]), len(split["test_N"])) == (2, 1) and (n_p, n_n) == (8, 4)
+    rows = {row["setting"]: row for row in csv.DictReader((out / "table.csv").open())}
+    assert list(rows) == ["P", "P+N1", "P+N2", "P+P1+N2"]
+    synthetic = {s: int(rows[s]["train_synthetic"]) for s in rows}
+    assert synthetic == {"P": 0, "P+N1": 2 * n_n, "P+N2": 5 * n_n, "P+P1+N2": 5 * n_n + n_p}
+    assert all(int(rows[s]["train_real"]) == n_p and int(rows[s]["test_cases"]) == 3 for s in rows)
+    for s, row in rows.items():
+        for m in ("dice", "precision", "sensitivity", "specificity"):
+            assert 0 <= float(row[f"scar_{m}_mean"]) <= 1
+    # no test case, and no synthetic case made from one, is in any training set
+    test = set(split["test_P"] + split["test_N"])
+    for dataset in (out / "nnunet" / "nnUNet_raw").iterdir():
+        sources = json.loads((dataset / "dataset.json").read_text())["cases"].values()
+        assert not {c.split("_syn")[0] for c in sources} & test
+    per_case = list(csv.DictReader((out / "per_case.csv").open()))
+    assert {(r["setting"], r["case"]) for r in per_case} == {(s, c) for s in rows for c in test}
+    md = (out / "table.md").read_text()
+    assert all(name in md for name in ("| P |", "| P+N' |", "| P+N'' |", "| P+P'+N'' |"))
+    assert (out / "bullseye.png").stat().st_size > 20000
+    # a rerun reuses every stage: nothing is trained or predicted again
+    stamp = {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")}
+    t = time.perf_counter()
+    r = _run(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")} == stamp and len(stamp) == 4
+    assert time.perf_counter() - t < 120
+    # the same folder with other cases is refused, and so is a case in both groups
+    import shutil
+
+    fewer = tmp_path / "fewer"
+    for d in sorted((out / "phantom" / "normal").iterdir())[:3]:
+        shutil.copytree(d, fewer / d.name)
+    r = _run("experiment", "--pathological", out / "phantom" / "pathological", "--normal", fewer,
+             "--diffusion", tiny_run[0], "--out", out)
+    assert r.returncode == 2 and "holds an experiment on other cases" in r.stderr and "Traceback" not in r.stderr
+    r = _run("experiment", "--pathological", out / "phantom" / "pathological", "--normal",
+             out / "phantom" / "pathological", "--diffusion", tiny_run[0], "--out", tmp_path / "new")
+    assert r.returncode == 2 and "also among the pathological cases" in r.stderr
