@@ -1,18 +1,26 @@
 """SMILEMaskEditor: pick AHA segments on a bull's-eye and grow a clinically guided scar mask (SMILE).
 
-The module is thin: the work lives in CLAIMLib (pure Python) and the node conversions in CLAIMSlicerLib,
+The module is thin: the work lives in CLAIMLib (pure Python) and the node conversions and Logic in CLAIMSlicerLib,
 both installed with the CLAIM module of this extension.
 """
-import logging
+from __future__ import annotations
 
-import ctk
-import qt
+import logging
+from typing import Annotated, Optional, Union
+
 import slicer
+import vtk
+from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
+                    vtkMRMLSegmentationNode)
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleTest,
                                            ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
 
-from CLAIMSlicerLib import dependencies
+from CLAIMSlicerLib import dependencies, selftest
 from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
+
+PATTERNS = ["subendocardial", "transmural", "midwall", "epicardial"]
 
 
 class SMILEMaskEditor(ScriptedLoadableModule):
@@ -23,62 +31,232 @@ class SMILEMaskEditor(ScriptedLoadableModule):
         self.parent.dependencies = ["CLAIM"]
         self.parent.contributors = ["CLAIM developers"]
         self.parent.helpText = (
-            "Scar masks guided by clinical knowledge: choose adjacent AHA segments, a volume and a transmurality, "
-            "and grow a textured scar inside the myocardium. Select an LGE volume and its myocardium labels.")
+            "Scar masks guided by clinical knowledge (SMILE). Select an LGE volume and its labels (the myocardium, "
+            "as a segmentation or labelmap), click adjacent AHA segments on the bull's-eye (or a coronary "
+            "territory), set the volume, the transmurality and the seed, and Generate: a segmentation with Scar "
+            "and MVO segments, ready for the CLAIM module's synthesis. The AHA segments are computed once per "
+            "input and reused; generating again replaces the mask in the same segmentation. "
+            f"Needs 3D Slicer {dependencies.MINIMUM_SLICER[0]}.{dependencies.MINIMUM_SLICER[1]} or later; "
+            "the Python packages are installed on first use, after asking.")
         self.parent.acknowledgementText = "Based on SMILE from CLAIM (Ramzan et al., 2025)."
 
 
-class SMILEMaskEditorWidget(ScriptedLoadableModuleWidget):
+@parameterNodeWrapper
+class SMILEMaskEditorParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    inputLabels: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]
+    labelScheme: str = ""
+    rvPoints: Optional[vtkMRMLMarkupsFiducialNode]
+    segments: str = ""  # the picker's selection, e.g. "4,10" (the picker is bound by hand, not by the .ui)
+    randomCount: Annotated[int, WithinRange(1, 6)] = 3
+    volumeMl: Annotated[float, WithinRange(0.5, 150.0)] = 10.0
+    pattern: Annotated[str, Choice(PATTERNS)] = "subendocardial"
+    extent: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
+    mvo: bool = False
+    seed: Annotated[int, WithinRange(0, 999999)] = 0
+    mode: Annotated[str, Choice(["direct", "template"])] = "direct"
+    outputSegmentation: Optional[vtkMRMLSegmentationNode]
+    outputAHA: Optional[vtkMRMLLabelMapVolumeNode]
+
+
+def segmentsText(segments) -> str:
+    return ",".join(str(s) for s in sorted(segments))
+
+
+def parseSegments(text: str) -> list[int]:
+    return sorted({int(v) for v in (text or "").replace(" ", "").split(",") if v})
+
+
+class SMILEMaskEditorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._updatingPicker = False
+
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        from CLAIMSlicerLib.widgets import CaseInputs, nodeSelector
+        from CLAIMSlicerLib.bullseye_picker import BullseyePicker
 
-        self.logic = None
-        box = ctk.ctkCollapsibleButton()
-        box.text = "Inputs"
-        self.layout.addWidget(box)
-        form = qt.QFormLayout(box)
-        self.inputs = CaseInputs(form, self.updateButtons)
-        self.rvPointsSelector = nodeSelector(["vtkMRMLMarkupsFiducialNode"], "RV insertion point(s), optional")
-        form.addRow("RV insertion points:", self.rvPointsSelector)
-        self.checkButton = qt.QPushButton("Check inputs")
-        form.addRow(self.checkButton)
-        self.output = qt.QPlainTextEdit()
-        self.output.readOnly = True
-        form.addRow(self.output)
-        self.layout.addStretch(1)
-        self.checkButton.connect("clicked(bool)", self.onCheck)
-        self.updateButtons()
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SMILEMaskEditor.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        problem = dependencies.version_problem()
+        self.ui.versionWarningLabel.setText(problem or "")
+        self.ui.versionWarningLabel.setVisible(bool(problem))
 
-    def getLogic(self):
-        if self.logic is None:
-            self.logic = SMILEMaskEditorLogic()
-        return self.logic
+        self.picker = BullseyePicker()
+        self.ui.bullseyeFrame.layout().addWidget(self.picker)
+        self.picker.addSelectionCallback(self.onPickerChanged)
 
-    def updateButtons(self):
-        self.checkButton.enabled = self.inputs.dependenciesReady() and self.inputs.nodesSelected()
+        self.logic = SMILEMaskEditorLogic()
 
-    def onCheck(self):
-        with slicer.util.tryWithErrorDisplay("Cannot read the inputs.", waitCursor=True):
-            self.output.setPlainText(self.getLogic().infoText(*self.inputs.nodes(), self.inputs.scheme()))
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.ladButton.clicked.connect(lambda: self.picker.selectTerritory("LAD"))
+        self.ui.rcaButton.clicked.connect(lambda: self.picker.selectTerritory("RCA"))
+        self.ui.lcxButton.clicked.connect(lambda: self.picker.selectTerritory("LCX"))
+        self.ui.randomButton.clicked.connect(self.onRandomAdjacent)
+        self.ui.clearButton.clicked.connect(self.picker.clearSelection)
+        self.ui.generateButton.clicked.connect(self.onGenerate)
+        self.ui.newSeedButton.clicked.connect(self.onNewSeed)
+
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(SMILEMaskEditorParameterNode(self.logic.getParameterNode()))
+        p = self._parameterNode
+        if not p.inputVolume:
+            volume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if volume:
+                p.inputVolume = volume
+        if not p.inputLabels:
+            labels = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+            if labels:
+                p.inputLabels = labels
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.onParameterNodeModified()
+
+    # ------------------------------------------------------------------------------------------------ state
+    def onParameterNodeModified(self, caller=None, event=None):
+        p = self._parameterNode
+        if p is None:
+            return
+        segments = parseSegments(p.segments)
+        if segments != self.picker.selectedSegments():
+            self._updatingPicker = True
+            try:
+                self.picker.setSelectedSegments(segments)
+            finally:
+                self._updatingPicker = False
+        self.ui.selectedSegmentsLabel.setText(
+            f"Segments {', '.join(map(str, segments))}" if segments else "No segment selected (click the bull's-eye)")
+        ready = bool(p.inputVolume and p.inputLabels and segments)
+        self.ui.generateButton.enabled = ready
+        self.ui.newSeedButton.enabled = ready
+        self.ui.generateButton.toolTip = ("Grow the scar mask" if ready else
+                                          "Select an LGE volume, its labels and at least one AHA segment.")
+
+    def onPickerChanged(self, selected):
+        if self._parameterNode is not None and not self._updatingPicker:
+            self._parameterNode.segments = segmentsText(selected)
+
+    def _transmurality(self) -> str:
+        p = self._parameterNode
+        return p.pattern if p.pattern == "transmural" else f"{p.pattern}:{p.extent:g}"
+
+    def onRandomAdjacent(self):
+        import numpy as np
+
+        p = self._parameterNode
+        available = range(1, 18)
+        if p.inputVolume and p.inputLabels:
+            with slicer.util.tryWithErrorDisplay("Cannot compute the AHA segments.", waitCursor=True):
+                if not self._ensureDependencies():
+                    return
+                available = self.logic.availableSegments(p.inputVolume, p.inputLabels, p.rvPoints,
+                                                         p.labelScheme or None)
+        self.picker.selectRandomAdjacent(np.random.default_rng(p.seed), n=p.randomCount, available=available)
+
+    def _ensureDependencies(self) -> bool:
+        from CLAIMSlicerLib.widgets import ensureDependencies
+
+        return ensureDependencies("core")
+
+    def onNewSeed(self):
+        self._parameterNode.seed = self._parameterNode.seed + 1
+        self.onGenerate()
+
+    def onGenerate(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Cannot generate the scar mask.", waitCursor=True):
+            if not self._ensureDependencies():
+                return
+            node = self.logic.generateMask(p.inputVolume, p.inputLabels, parseSegments(p.segments), p.volumeMl,
+                                           self._transmurality(), p.mvo, p.seed, p.mode,
+                                           outputSegmentationNode=p.outputSegmentation, rvPointsNode=p.rvPoints,
+                                           scheme=p.labelScheme or None)
+            p.outputSegmentation = node
+            if p.outputAHA:
+                self.logic.exportAHA(p.inputVolume, p.inputLabels, p.rvPoints, p.labelScheme or None,
+                                     "template" if p.mode == "template" else "direct", p.outputAHA)
+            slicer.util.setSliceViewerLayers(background=p.inputVolume)
+            self.ui.statusLabel.setText(self.summary(self.logic.lastRecord))
+            self.ui.ahaStatusLabel.setText(self.orientationText(self.logic.lastRecord))
+
+    @staticmethod
+    def summary(record) -> str:
+        limited = [s for s, v in record["per_segment"].items() if v["capacity_limited"]]
+        text = (f"Scar {record['achieved_total_ml']:.2f} mL (target {record['target_total_ml']:.2f}) in segments "
+                f"{', '.join(map(str, record['segments']))}, {record['pattern']} {record['extent']:g}, "
+                f"MVO {record['mvo_ml']:.2f} mL, seed {record['seed']}, {record['mode']} mode, "
+                f"{1000 * record['seconds']['mask']:.0f} ms.")
+        if limited:
+            text += f" Segments {', '.join(limited)} could not hold their share: lowered to 90% of capacity."
+        return text
+
+    @staticmethod
+    def orientationText(record) -> str:
+        o = record["orientation"]
+        text = f"Septum from {o.get('source')}, confidence {o.get('confidence', 0):.2f}."
+        if o.get("warning"):
+            text += f" Warning: {o['warning']}"
+        return text
 
 
+# ---------------------------------------------------------------------------------------------------- tests
 class SMILEMaskEditorTest(ScriptedLoadableModuleTest):
+    """Logic tests run anywhere (also under pytest with slicer-core); widget tests need the Slicer application."""
+
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_InputsFromLabelmap()
+        selftest.runAll(self, (self.test_InputsFromLabelmap, self.test_GenerateAndRegenerate,
+                               self.test_WidgetEndToEnd))
+
+    def _logic(self):
+        if dependencies.missing("core") and selftest.inSlicerApplication():
+            dependencies.ensure("core")
+        return SMILEMaskEditorLogic()
 
     def test_InputsFromLabelmap(self):
         """A phantom's label map node (EMIDEC values) is read as a case on the volume's grid."""
         self.delayDisplay("Starting the SMILEMaskEditor input test")
-        if dependencies.missing():
-            dependencies.install(dependencies.missing())
         import numpy as np
 
-        logic = SMILEMaskEditorLogic()
+        logic = self._logic()
         volume, _, phantom = logic.addPhantomCase(seed=3)
         labelmap = logic.addVolumeNode(phantom.labels, phantom.geometry, "labels", labelmap=True)
         case = logic.caseFromNodes(volume, labelmap)
@@ -86,3 +264,63 @@ class SMILEMaskEditorTest(ScriptedLoadableModuleTest):
         self.assertTrue(np.array_equal(case.mask("myocardium"), phantom.labels >= 2))
         logging.info(logic.infoText(volume, labelmap))
         self.delayDisplay("SMILEMaskEditor input test passed")
+
+    def test_GenerateAndRegenerate(self):
+        """Generate a mask in segments 4 and 10, then again with another seed into the same node."""
+        import numpy as np
+
+        from CLAIMSlicerLib import mrml
+
+        logic = self._logic()
+        volume, labels, _ = logic.addPhantomCase(seed=5)
+        node = logic.generateMask(volume, labels, [4, 10], 5.0, "subendocardial:0.6", True, seed=1)
+        first = mrml.segment_masks(node, volume)
+        self.assertEqual(sorted(first), ["MVO", "Scar"])
+        self.assertTrue(first["Scar"].any())
+        again = logic.generateMask(volume, labels, [4, 10], 5.0, "subendocardial:0.6", True, seed=2,
+                                   outputSegmentationNode=node)
+        self.assertIs(again, node)
+        second = mrml.segment_masks(node, volume)
+        self.assertFalse(np.array_equal(first["Scar"], second["Scar"]))
+        self.assertLess(logic.lastRecord["seconds"]["mask"], 5.0)
+
+    def test_WidgetEndToEnd(self):
+        """The panel: load the sample phantom, click segments on the picker, generate, regenerate with a new seed."""
+        selftest.requireSlicerApplication(self)
+        import numpy as np
+
+        from CLAIMSlicerLib import mrml
+
+        self.delayDisplay("SMILE Mask Editor panel test")
+        volume, labels = selftest.loadSamplePhantom()
+        slicer.util.selectModule("SMILEMaskEditor")
+        widget = slicer.util.getModuleWidget("SMILEMaskEditor")
+        p = widget._parameterNode
+        p.inputVolume, p.inputLabels, p.outputSegmentation = volume, labels, None
+        p.volumeMl, p.pattern, p.extent, p.mvo, p.seed = 4.0, "subendocardial", 0.6, True, 11
+        picker = widget.picker
+        picker.resize(220, 220)
+        picker.clearSelection()
+        for s in (4, 10):  # click the segments' centres through the picker's own hit testing
+            from CLAIMLib.bullseye import segment_centre
+
+            px, py = picker.plotToWidget(*segment_centre(s))
+            self.assertEqual(picker.segmentAt(px, py), s)
+            picker.toggleSegment(picker.segmentAt(px, py))
+        self.assertEqual(p.segments, "4,10")
+        self.assertTrue(widget.ui.generateButton.enabled)
+        widget.ui.generateButton.click()
+        node = p.outputSegmentation
+        self.assertIsNotNone(node)
+        first = mrml.segment_masks(node, volume)
+        self.assertTrue(first["Scar"].any())
+        widget.ui.newSeedButton.click()
+        self.assertIs(p.outputSegmentation, node)
+        self.assertEqual(p.seed, 12)
+        second = mrml.segment_masks(node, volume)
+        self.assertFalse(np.array_equal(first["Scar"], second["Scar"]))
+        picker.selectTerritory("LAD")
+        self.assertEqual(parseSegments(p.segments), [1, 2, 7, 8, 13, 14, 17])
+        self.assertIn("Scar", widget.ui.statusLabel.text)
+        self.delayDisplay("SMILE Mask Editor panel test passed")
+

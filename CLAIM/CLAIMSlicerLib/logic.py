@@ -1,19 +1,40 @@
 """Logic of the CLAIM and SMILEMaskEditor modules: MRML nodes in, CLAIMLib calls, MRML nodes out.
 
 The classes work without a GUI and take the scene to work on, so they run in Slicer (``slicer.mrmlScene``),
-headless, and in the tests against a ``vtkMRMLScene`` from slicer-core.
+headless, and in the tests against a ``vtkMRMLScene`` from slicer-core. Every computation is a CLAIMLib call; this
+module only converts nodes (``mrml``) and prepares child-process jobs (``jobs``).
+
+Public API (all node arguments are MRML nodes of ``scene``):
+
+- ``CaseNodeLogic`` (both modules): ``caseFromNodes``, ``computeAHA`` (cached per input nodes and their content),
+  ``addPhantomCase``, ``infoText``;
+- ``SMILEMaskEditorLogic``: ``generateMask`` (SMILE scar mask into a segmentation node with Scar and MVO segments,
+  replaced in place when regenerated), ``exportAHA`` (AHA-17 labelmap), ``availableSegments``;
+- ``CLAIMLogic``: ``synthesize`` / ``synthesizeCommand`` (scar painted by the diffusion model into a new volume
+  ``<input>_synthetic``), ``segment`` / ``segmentCommand`` (nnU-Net: Cavity, Myocardium, Scar, MVO segments on the
+  input's grid), ``bullseye`` (per-segment table node and bull's-eye PNG). ``*Command`` methods return a
+  ``jobs.CommandJob`` that runs ``PythonSlicer -m CLAIMLib ...`` in a child process; the others run in-process.
 """
 from __future__ import annotations
 
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
 import slicer
 
+from CLAIMLib.errors import InputError
 from CLAIMLib.info import case_info, format_info
 from CLAIMLib.labels import Case, parse_scheme
 
 from . import mrml
+from .jobs import CommandJob, claim_argv, temporary_folder
 
-# Only numpy and SimpleITK (both shipped with Slicer) are imported at load time, so the modules load before
-# "Install Python dependencies" has run; capabilities needing scipy, scikit-image or torch import them on use.
+# Only numpy and SimpleITK (both shipped with Slicer) are imported at load time, so the modules load before the
+# dependencies are installed; capabilities needing scipy, scikit-image, matplotlib or torch import them on use.
 
 try:  # inside Slicer
     from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
@@ -23,16 +44,76 @@ except ImportError:  # slicer-core (tests): no scripted-module framework
             pass
 
 
+@dataclass
+class AHAContext:
+    """A subject's case, AHA-17 labels and (prepared on first use) SMILE subject, for one set of input nodes."""
+
+    case: Case
+    aha: object  # CLAIMLib.aha.AHAResult
+    seconds: float
+    _subject: object = field(default=None, repr=False)
+
+    @property
+    def subject(self):
+        """``CLAIMLib.smile.Subject`` (wall depth and chords), prepared once."""
+        if self._subject is None:
+            from CLAIMLib.smile import prepare_subject
+
+            self._subject = prepare_subject(self.case.myocardium, self.case.masks.get("cavity"), self.case.geometry,
+                                            self.aha)
+        return self._subject
+
+    def availableSegments(self) -> list[int]:
+        """AHA segments that hold myocardium in this subject (a stack may stop short of the apex)."""
+        present = set(np.unique(self.aha.labels).tolist())
+        return [s for s in range(1, 18) if s in present]
+
+
 class CaseNodeLogic(ScriptedLoadableModuleLogic):
-    """Conversions shared by both modules."""
+    """Conversions shared by both modules, and the AHA-17 labels of the current inputs (cached)."""
+
+    AHA_CACHE_SIZE = 4
 
     def __init__(self, scene=None):
         ScriptedLoadableModuleLogic.__init__(self)
         self.scene = scene if scene is not None else slicer.mrmlScene
+        self._ahaCache: dict = {}
 
     def caseFromNodes(self, volumeNode, labelNode, scheme: str | None = None) -> Case:
         """Case from an LGE volume node and a labelmap or segmentation node (scheme text: emidec, myops, mapping)."""
+        if volumeNode is None or labelNode is None:
+            raise InputError("inputs", "select an LGE volume and its labels")
         return mrml.case_from_nodes(volumeNode, labelNode, parse_scheme(scheme) if scheme else None)
+
+    def computeAHA(self, volumeNode, labelNode, rvPointsNode=None, scheme: str | None = None,
+                   method: str = "direct") -> AHAContext:
+        """AHA-17 labels of the subject (``CLAIMLib.aha.aha_segments``), cached per input nodes and their content.
+
+        The septum comes, as in ``claim aha``, from an RV segment or label when there is one, else the RV insertion
+        points of ``rvPointsNode`` (a markups point list, RAS as Slicer shows it), else the LGE image.
+        ``method``: "direct" or "template" (paper-faithful registration, needed by SMILE's template mode).
+        """
+        key = (mrml.content_stamp(volumeNode), mrml.content_stamp(labelNode), mrml.content_stamp(rvPointsNode),
+               scheme or "", method)
+        cached = self._ahaCache.get(key)
+        if cached is not None:
+            return cached
+        from CLAIMLib.aha import aha_segments
+
+        t = time.perf_counter()
+        case = self.caseFromNodes(volumeNode, labelNode, scheme)
+        rv = case.masks.get("rv")
+        points = mrml.rv_points_from_markups(rvPointsNode)
+        try:
+            result = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, method=method,
+                                  rv=rv if rv is not None and rv.any() else None, rv_points=points, image=case.image)
+        except ValueError as e:  # e.g. insertion points that do not fit this heart
+            raise InputError(rvPointsNode.GetName() if points else labelNode.GetName(), str(e)) from None
+        context = AHAContext(case, result, time.perf_counter() - t)
+        while len(self._ahaCache) >= self.AHA_CACHE_SIZE:
+            self._ahaCache.pop(next(iter(self._ahaCache)))
+        self._ahaCache[key] = context
+        return context
 
     def addVolumeNode(self, array, geometry, name: str, labelmap: bool = False):
         cls = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
@@ -57,9 +138,317 @@ class CaseNodeLogic(ScriptedLoadableModuleLogic):
         return format_info(case_info(self.caseFromNodes(volumeNode, labelNode, scheme)))
 
 
-class CLAIMLogic(CaseNodeLogic):
-    """Synthesis, segmentation and bull's-eye logic (capabilities arrive with their issues)."""
+# ---------------------------------------------------------------------------------------------------- SMILE
+def _aha_colour_table(scene):
+    """The AHA-17 colour table (created once per scene): basal warm, mid green-blue, apical purple, apex grey."""
+    name = "CLAIM AHA-17"
+    found = scene.GetFirstNodeByName(name)
+    if found is not None and found.IsA("vtkMRMLColorTableNode"):
+        return found
+    import colorsys
+
+    from CLAIMLib.aha import SEGMENT_NAMES
+
+    node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(18)
+    node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+    for s in range(1, 18):
+        ring, start, n = (0, 1, 6) if s <= 6 else (1, 7, 6) if s <= 12 else (2, 13, 4) if s <= 16 else (3, 17, 1)
+        hue = (0.02, 0.38, 0.72, 0.0)[ring] + 0.11 * (s - start) / max(n - 1, 1)
+        r, g, b = colorsys.hsv_to_rgb(hue % 1.0, 0.0 if ring == 3 else 0.65, 0.85)
+        node.SetColor(s, f"{s} {SEGMENT_NAMES[s]}", r, g, b, 1.0)
+    return node
 
 
 class SMILEMaskEditorLogic(CaseNodeLogic):
-    """AHA segments and SMILE scar masks from the Slicer scene (capabilities arrive with their issues)."""
+    """AHA segments and SMILE scar masks from the Slicer scene."""
+
+    def __init__(self, scene=None):
+        CaseNodeLogic.__init__(self, scene)
+        self.lastRecord: dict | None = None
+
+    def availableSegments(self, volumeNode, labelNode, rvPointsNode=None, scheme: str | None = None) -> list[int]:
+        return self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme).availableSegments()
+
+    def generateMask(self, volumeNode, labelNode, segments=None, volumeMl=None, transmurality: str | None = None,
+                     mvo: bool = False, seed: int = 0, mode: str = "direct", outputSegmentationNode=None,
+                     rvPointsNode=None, scheme: str | None = None, territory: str | None = None):
+        """A SMILE scar mask (``CLAIMLib.smile.generate``, or ``generate_template`` in template mode) as a
+        segmentation node with a "Scar" segment (scar without MVO) and an "MVO" segment (empty without MVO).
+
+        ``segments``: AHA numbers (1-17), or None to draw adjacent ones (``territory``: LAD, RCA, LCX or random);
+        ``volumeMl``: total mL, {segment: mL}, or None to draw one; ``transmurality``: e.g. "subendocardial:0.5",
+        "transmural", "midwall", "epicardial:0.4"; ``seed``: the numpy Generator's seed, so that a seed gives the
+        mask ``claim smile --seed`` gives. With ``outputSegmentationNode`` its Scar and MVO segments are replaced
+        (regenerating keeps the node); otherwise a new node ``<volume>_SMILE`` is made. The SMILE record is kept in
+        ``self.lastRecord`` and on the node (``mrml.get_record``).
+        """
+        from CLAIMLib.smile import SmileSpec, generate, generate_template, parse_pattern
+
+        if outputSegmentationNode is not None and outputSegmentationNode is labelNode:
+            raise InputError(labelNode.GetName(), "is the input labels: choose another output segmentation")
+        if mode not in ("direct", "template"):
+            raise InputError("mode", f"unknown mode '{mode}' (direct or template)")
+        try:
+            parse_pattern(transmurality)
+        except ValueError as e:
+            raise InputError("transmurality", str(e)) from None
+        if isinstance(volumeMl, (int, float)) and not volumeMl > 0:
+            raise InputError("volume", f"must be positive (got {volumeMl:g} mL)")
+        t = time.perf_counter()
+        context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme, mode)
+        subject = context.subject
+        t_subject = time.perf_counter() - t
+        spec = SmileSpec(segments=tuple(int(s) for s in segments) if segments else None, territory=territory,
+                         volume_ml=volumeMl, transmurality=transmurality, mvo=bool(mvo))
+        rng = np.random.default_rng(int(seed))
+        t = time.perf_counter()
+        try:
+            result = (generate_template(rng, subject, context.aha.registration, spec) if mode == "template"
+                      else generate(rng, subject, spec))
+        except ValueError as e:
+            raise InputError(labelNode.GetName(), str(e)) from None
+        t_mask = time.perf_counter() - t
+        node = mrml.structure_segmentation(self.scene, volumeNode,
+                                           {"scar": result.scar & ~result.mvo, "mvo": result.mvo},
+                                           f"{volumeNode.GetName()}_SMILE", node=outputSegmentationNode)
+        orientation = context.aha.orientation
+        record = {"volume": volumeNode.GetName(), "labels": labelNode.GetName(), "seed": int(seed), "mode": mode,
+                  "orientation": orientation.to_dict(), **result.record,
+                  "seconds": {"inputs_aha_subject": round(t_subject, 4), "mask": round(t_mask, 4)}}
+        mrml.set_record(node, record)
+        self.lastRecord = record
+        return node
+
+    def exportAHA(self, volumeNode, labelNode, rvPointsNode=None, scheme: str | None = None, method: str = "direct",
+                  outputLabelmapNode=None):
+        """The AHA-17 labels as a labelmap node on the volume's grid (new, or ``outputLabelmapNode`` refilled),
+        shown with an AHA colour table."""
+        context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme, method)
+        labels = context.aha.labels.astype(np.uint8)
+        if outputLabelmapNode is None:
+            node = mrml.add_volume_like(self.scene, volumeNode, labels, f"{volumeNode.GetName()}_AHA",
+                                        "vtkMRMLLabelMapVolumeNode")
+        else:
+            node = outputLabelmapNode
+            mrml.copy_grid(volumeNode, node, labels)
+            if node.GetDisplayNode() is None:
+                node.CreateDefaultDisplayNodes()
+        display = node.GetDisplayNode()
+        if display is not None:
+            display.SetAndObserveColorNodeID(_aha_colour_table(self.scene).GetID())
+        mrml.set_record(node, context.aha.to_dict())
+        return node
+
+
+# ---------------------------------------------------------------------------------------------------- CLAIM
+def _device(device):
+    return None if device in (None, "", "auto") else str(device)
+
+
+class CLAIMLogic(CaseNodeLogic):
+    """Synthesis, segmentation and bull's-eye logic."""
+
+    def __init__(self, scene=None):
+        CaseNodeLogic.__init__(self, scene)
+        self._generators: dict = {}
+        self._predictors: dict = {}
+
+    # ------------------------------------------------------------------------------------------------ synthesis
+    def _synthesisInputs(self, volumeNode, labelNode, maskNode, scheme):
+        """(case, the image as the node holds it, scar, MVO), checked as ``claim synthesize`` checks them."""
+        if maskNode is None:
+            raise InputError("scar mask", "select a scar mask (e.g. from the SMILE Mask Editor)")
+        case = self.caseFromNodes(volumeNode, labelNode, scheme)
+        raw = mrml.array_from_volume_node(volumeNode)
+        scar, mvo = mrml.scar_from_node(maskNode, volumeNode)
+        if not scar.any():
+            raise InputError(maskNode.GetName(), "holds no scar voxel")
+        outside = scar & ~case.myocardium
+        if outside.any():
+            raise InputError(maskNode.GetName(), f"{int(outside.sum())} scar voxels lie outside the myocardium")
+        return case, raw, scar, mvo & scar
+
+    @staticmethod
+    def _synthesisOptions(sampler, steps, brightness) -> dict:
+        from CLAIMLib.commands.models import _synthesis_options
+
+        return _synthesis_options(SimpleNamespace(sampler=sampler, steps=steps, brightness=brightness or None,
+                                                  jump=5, resample=5))
+
+    def _generator(self, checkpoint, device):
+        from CLAIMLib.commands.models import _load_generator
+
+        path = Path(checkpoint)
+        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else None, _device(device))
+        if key not in self._generators:
+            self._generators = {key: _load_generator(path, _device(device))}  # one generator in memory at a time
+        return self._generators[key]
+
+    def _addSyntheticVolume(self, volumeNode, image, record):
+        node = mrml.add_volume_like(self.scene, volumeNode, image, f"{volumeNode.GetName()}_synthetic")
+        source = volumeNode.GetDisplayNode()
+        if source is not None and node.GetDisplayNode() is not None:
+            node.GetDisplayNode().SetAutoWindowLevel(False)
+            node.GetDisplayNode().SetWindowLevel(source.GetWindow(), source.GetLevel())
+        mrml.set_record(node, record)
+        return node
+
+    def synthesize(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "ddim", steps: int = 50,
+                   seed: int = 0, brightness: float | None = None, device: str | None = None,
+                   scheme: str | None = None):
+        """Paint scar texture under the mask with the diffusion model, in this process
+        (``CLAIMLib.diffusion.sample.synthesize``). Returns a new volume node ``<input>_synthetic`` on the input's
+        grid, in its dtype; every voxel outside the mask keeps its value and the input node is untouched."""
+        from CLAIMLib.diffusion.sample import synthesize
+
+        case, raw, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
+        options = self._synthesisOptions(sampler, steps, brightness)
+        bundle = self._generator(checkpoint, device)
+        image, record = synthesize(bundle, case, scar, mvo, seed=int(seed), volume=raw, **options)
+        return self._addSyntheticVolume(volumeNode, image, {"model": str(checkpoint), "mask": maskNode.GetName(),
+                                                            **record})
+
+    def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "ddim", steps: int = 50,
+                          seed: int = 0, brightness: float | None = None, device: str | None = None,
+                          scheme: str | None = None) -> CommandJob:
+        """The same as ``synthesize`` as a child-process job: ``claim synthesize`` on temporary files."""
+        from CLAIMLib.io import read_volume, write_volume
+        from CLAIMLib.labels import EMIDEC
+
+        case, raw, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
+        self._synthesisOptions(sampler, steps, brightness)  # bad options fail here, before any process starts
+        if not Path(checkpoint).exists():
+            raise InputError(checkpoint, "no such checkpoint")
+        work = temporary_folder("claim-synthesis-")
+        try:
+            g = case.geometry
+            write_volume(work / "image.nrrd", raw, g, raw.dtype)
+            write_volume(work / "labels.nrrd", case.labels(), g, np.uint8)
+            write_volume(work / "mask.nrrd", EMIDEC.encode(dict(case.masks, scar=scar, mvo=mvo), g.shape), g, np.uint8)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        out = work / "synthetic.nrrd"
+        argv = claim_argv("synthesize", "--image", work / "image.nrrd", "--labels", work / "labels.nrrd",
+                          "--mask", work / "mask.nrrd", "--model", Path(checkpoint), "--out", out,
+                          "--sampler", sampler, "--steps", int(steps), "--seed", int(seed),
+                          *(["--brightness", float(brightness)] if brightness else []),
+                          *(["--device", _device(device)] if _device(device) else []))
+        mask_name = maskNode.GetName()
+
+        def finish():
+            import json
+
+            image, geometry = read_volume(out)
+            self._checkGrid(volumeNode, image, geometry, out)
+            record = json.loads((work / "synthetic.json").read_text())
+            record.update({"model": str(checkpoint), "mask": mask_name})
+            for k in ("image", "labels"):
+                record.pop(k, None)
+            return self._addSyntheticVolume(volumeNode, image.astype(raw.dtype, copy=False), record)
+
+        return CommandJob(argv, [out, work / "synthetic_labels.nrrd", work / "synthetic.json"], finish, work,
+                          "synthesis")
+
+    @staticmethod
+    def _checkGrid(volumeNode, array, geometry, source):
+        diffs = geometry.differences(mrml.geometry_from_volume_node(volumeNode))
+        if diffs or tuple(array.shape) != tuple(geometry.shape):
+            raise InputError(source, f"is not on {volumeNode.GetName()}'s grid: {'; '.join(diffs) or 'shape'}")
+
+    # ------------------------------------------------------------------------------------------------ segmentation
+    def _predictor(self, modelDir, device):
+        from CLAIMLib.segmentation.nnunet import Predictor
+
+        key = (str(Path(modelDir).resolve()), _device(device))
+        if key not in self._predictors:
+            self._predictors = {key: Predictor(modelDir, device=_device(device))}  # one model in memory at a time
+        return self._predictors[key]
+
+    def _addSegmentationResult(self, volumeNode, labels, record, outputSegmentationNode=None):
+        labels = np.asarray(labels)
+        masks = {"cavity": labels == 1, "normal": labels == 2, "scar": labels == 3, "mvo": labels == 4}
+        node = mrml.structure_segmentation(self.scene, volumeNode, masks, f"{volumeNode.GetName()}_segmentation",
+                                           node=outputSegmentationNode)
+        vox = mrml.geometry_from_volume_node(volumeNode).voxel_volume_ml
+        record = {**record, "volumes_ml": {k: round(float(np.count_nonzero(m)) * vox, 4) for k, m in masks.items()}}
+        mrml.set_record(node, record)
+        return node
+
+    def segment(self, volumeNode, modelDir, device: str | None = None, outputSegmentationNode=None):
+        """nnU-Net segmentation in this process (``CLAIMLib.segmentation.nnunet.Predictor``, loaded once per model
+        folder): a segmentation node with Cavity, Myocardium, Scar and MVO segments on the input's grid."""
+        if volumeNode is None:
+            raise InputError("input", "select an LGE volume")
+        geometry = mrml.geometry_from_volume_node(volumeNode)
+        labels = self._predictor(modelDir, device).predict(mrml.array_from_volume_node(volumeNode), geometry)
+        return self._addSegmentationResult(volumeNode, labels, {"model": str(modelDir), "volume": volumeNode.GetName()},
+                                           outputSegmentationNode)
+
+    def segmentCommand(self, volumeNode, modelDir, device: str | None = None) -> CommandJob:
+        """The same as ``segment`` as a child-process job: ``claim segment`` on a temporary file."""
+        from CLAIMLib.io import read_volume, write_volume
+
+        if volumeNode is None:
+            raise InputError("input", "select an LGE volume")
+        model = Path(modelDir)
+        if not (model / "plans.json").is_file():
+            raise InputError(model, "is not a trained nnU-Net model folder (no plans.json)")
+        raw = mrml.array_from_volume_node(volumeNode)
+        work = temporary_folder("claim-segmentation-")
+        try:
+            write_volume(work / "image.nrrd", raw, mrml.geometry_from_volume_node(volumeNode), raw.dtype)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        out = work / "segmentation.nrrd"
+        argv = claim_argv("segment", "--image", work / "image.nrrd", "--model", model, "--out", out,
+                          *(["--device", _device(device)] if _device(device) else []))
+
+        def finish():
+            labels, geometry = read_volume(out)
+            self._checkGrid(volumeNode, labels, geometry, out)
+            return self._addSegmentationResult(volumeNode, labels.astype(np.uint8),
+                                               {"model": str(model), "volume": volumeNode.GetName()})
+
+        return CommandJob(argv, [out], finish, work, "segmentation")
+
+    # ------------------------------------------------------------------------------------------------ bull's-eye
+    def bullseye(self, volumeNode, labelNode, scarNode=None, pngPath=None, rvPointsNode=None,
+                 scheme: str | None = None, tableNode=None):
+        """Scar per AHA segment (``CLAIMLib.quantify.quantify``) as a table node with 17 rows, and the bull's-eye
+        figure (``CLAIMLib.bullseye.plot``: scar mL, % of segment, mean transmurality) as a PNG.
+
+        The scar comes from ``scarNode`` (a segmentation with Scar/MVO segments, e.g. a SMILE mask or an nnU-Net
+        result, or a labelmap), or from the labels themselves. Returns (table node, PNG path); the totals are
+        on the table node (``mrml.get_record``).
+        """
+        from CLAIMLib.bullseye import plot, scar_panels
+        from CLAIMLib.quantify import COLUMNS, quantify
+
+        context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme)
+        case = context.case
+        if scarNode is None:
+            scar, mvo = case.masks.get("scar"), case.masks.get("mvo")
+        else:
+            scar, mvo = mrml.scar_from_node(scarNode, volumeNode)
+        table = quantify(context.aha.labels, case.myocardium, scar, case.geometry, mvo=mvo,
+                         cavity=case.masks.get("cavity"))
+        totals = table["totals"]
+        name = scarNode.GetName() if scarNode is not None else labelNode.GetName()
+        title = f"{name}: scar {totals['scar_ml']:.1f} mL ({totals['scar_percent']:.0f}% of LV myocardium)"
+        png = Path(pngPath) if pngPath else temporary_folder("claim-bullseye-") / f"{volumeNode.GetName()}_bullseye.png"
+        plot(scar_panels(table), png, suptitle=title)
+        titles = {"segment": "Segment", "name": "Name", "level": "Level", "territory": "Territory",
+                  "myocardium_ml": "Myocardium", "scar_ml": "Scar", "scar_percent": "Scar %",
+                  "transmurality_mean": "Transmurality (mean)", "transmurality_max": "Transmurality (max)",
+                  "mvo_ml": "MVO"}
+        units = {"myocardium_ml": "mL", "scar_ml": "mL", "scar_percent": "%", "transmurality_mean": "fraction",
+                 "transmurality_max": "fraction", "mvo_ml": "mL"}
+        node = mrml.table_node_from_rows(self.scene, table["segments"], COLUMNS, f"{name}_scar_per_segment",
+                                         node=tableNode, titles=titles, units=units)
+        mrml.set_record(node, {"totals": totals, "png": str(png), "scar": name,
+                               "orientation": context.aha.orientation.to_dict()})
+        return node, str(png)

@@ -56,9 +56,8 @@ def cmd_phantom(args) -> int:
     from ..phantom import case_rng, cohort_plan, generate_case, write_case
     from ..progress import track
 
-    if args.cases < 4:
-        raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
-                                    f"(got {args.cases})")
+    if args.cases < 1:
+        raise InputError("--cases", f"must be at least 1 (got {args.cases})")
     if not 0.0 <= args.normal_fraction <= 1.0:
         raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
     out = Path(args.out)

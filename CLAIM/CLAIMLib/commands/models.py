@@ -181,7 +181,10 @@ def cmd_segment(args) -> int:
     loaded = [read_volume(p) for p, _ in targets[:1]]  # the first input is checked before the model loads
     folds = [f if f == "all" else int(f) for f in args.fold.split(",")] if args.fold else None
     predictor = Predictor(args.model, folds=folds, device=args.device, postprocess=not args.no_postprocess)
+    from ..progress import emit
+
     for i, (path, out) in enumerate(targets):
+        emit(i / len(targets), f"segmenting {path.name}")
         image, geometry = loaded[0] if i == 0 else read_volume(path)
         t = time.perf_counter()
         labels = predictor.predict(image, geometry)
@@ -201,6 +204,7 @@ def cmd_segment(args) -> int:
             m = case_metrics(pred, truth)
             line += f"; Dice scar {m['scar']['dice']:.3f}, myocardium {m['myocardium']['dice']:.3f}"
         print(line, flush=True)
+    emit(1.0, "done")
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..progress import emit
 from .data import Slices, case_slices, gaussian_histogram, write_back
 from .model import build_model, build_schedulers, get_config
 
@@ -98,7 +99,9 @@ def sample_repaint(bundle: Bundle, x0, scar, mvo, hist, seed: int = 0, jump_leng
     t_T = int(t_T or sched.num_train_timesteps)
     x = torch.randn(x0.shape, generator=g).to(x0.device)
     ts = repaint_schedule(t_T, jump_length, jump_n_sample)
-    for t_last, t_cur in zip(ts[:-1], ts[1:]):
+    for i, (t_last, t_cur) in enumerate(zip(ts[:-1], ts[1:])):
+        if i % 20 == 0:
+            emit(i / len(ts), "sampling (RePaint)")
         if t_cur < t_last:  # reverse step t_last -> t_cur with the known region from the input
             eps = bundle.eps(x, t_last, scar, mvo, background, hist, guidance)
             unknown, _ = sched.step(eps, t_last, x, generator=g)
@@ -122,6 +125,7 @@ def sample_ddim(bundle: Bundle, x0, scar, mvo, hist, seed: int = 0, steps: int =
     x = torch.randn(x0.shape, generator=g).to(x0.device)
     timesteps = [int(t) for t in sched.timesteps]
     for i, t in enumerate(timesteps):
+        emit(i / len(timesteps), "sampling (DDIM)")
         x = lesion * x + (1 - lesion) * _q_sample(bundle.ddpm, x0, t, g)
         eps = bundle.eps(x, t, scar, mvo, background, hist, guidance)
         x, _ = sched.step(eps, t, x, eta=eta, generator=g)
