@@ -45,7 +45,10 @@ class CLAIM(ScriptedLoadableModule):
             "(click the button again to cancel). "
             f"Needs 3D Slicer {dependencies.MINIMUM_SLICER[0]}.{dependencies.MINIMUM_SLICER[1]} or later and, for "
             "synthesis and segmentation, the PyTorch extension; the Python packages are installed on first use, "
-            "after asking.")
+            "after asking. <b>Joint training</b> (CLAIM(J)) runs headless: <code>Slicer --no-splash "
+            "--no-main-window --python-script &lt;this module's folder&gt;/Resources/train_joint.py -- --config "
+            "FILE.toml</code> (the same as <code>claim train-joint --config FILE.toml</code>; exit status 0 done, 2 bad "
+            "input, 1 failure).")
         self.parent.acknowledgementText = (
             "Based on CLAIM (Ramzan et al., 2025) and LeFusion (Zhang et al., ICLR 2025). "
             "EMIDEC data: Lalande et al., Data 2020.")

@@ -582,7 +582,8 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
         gen_opt.step()
         ema_update(ema, gen, cfg["ema"])
         step += 1
-        row = {"step": step, "loss_diff": f"{float(losses['diff']):.5f}", "loss_seg": f"{float(losses['seg']):.5f}",
+        row = {"step": step, "loss_diff": f"{float(losses['diff'].detach()):.5f}",
+               "loss_seg": f"{float(losses['seg'].detach()):.5f}",
                "loss_segmenter": ""}
         if step % config.seg_every == 0:
             images, sb = synthetic_batch(config.seg_batch - half, seed=int(np_rng.integers(1 << 30)))

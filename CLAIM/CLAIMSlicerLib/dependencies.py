@@ -13,7 +13,8 @@ Slicer's own numpy and SimpleITK, and torch once installed, are never replaced: 
 with a constraints file that pins them, and with ``slicer.packaging.pip_ensure`` (Slicer 5.12 and later) also with
 ``skip_packages``, so pip installs neither them nor other versions of them; the versions are checked afterwards.
 
-Needs 3D Slicer 5.8 or later (Python 3.12: CLAIMLib, torch 2.x and nnU-Net v2 need Python 3.10+).
+Needs 3D Slicer 5.10 or later: its Python 3.12 (Slicer 5.8 has Python 3.9; CLAIMLib, torch 2.x and nnU-Net v2
+need Python 3.10+).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import os
 import sys
 import tempfile
 
-MINIMUM_SLICER = (5, 8)
+MINIMUM_SLICER = (5, 10)
 
 # import name -> pip requirement
 CORE = {"numpy": "numpy>=1.24", "scipy": "scipy>=1.10", "SimpleITK": "SimpleITK>=2.3",
@@ -62,7 +63,7 @@ def version_problem() -> str | None:
         return (f"CLAIM needs 3D Slicer {MINIMUM_SLICER[0]}.{MINIMUM_SLICER[1]} or later "
                 f"(this is {v[0]}.{v[1]}); please update Slicer")
     if sys.version_info < (3, 10):
-        return f"CLAIM needs Python 3.10 or later (Slicer 5.8+); this Python is {sys.version.split()[0]}"
+        return f"CLAIM needs Python 3.10 or later (Slicer 5.10+); this Python is {sys.version.split()[0]}"
     return None
 
 
