@@ -6,7 +6,7 @@ seed, two joint runs that differ only in lambda. Both fine-tune the segmenter th
 loss differs. Segmentability (Dice of SMILE mask vs the segmenter's scar on the painted held-out normal cases) is
 compared at the end of each run.
 
-Run: ``python bench/bench_joint.py [--steps 60] [--seeds 0,1] [--lam 0.5]``
+Run: ``python bench/bench_joint.py [--steps 90] [--seeds 0,1] [--lam 5]``
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def _claim(*args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=90)
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--lam", type=float, default=0.5)
+    ap.add_argument("--lam", type=float, default=5.0)
     ap.add_argument("--generator", type=Path)
     ap.add_argument("--segmenter", type=Path)
     ap.add_argument("--work", type=Path, help="working folder (default: a new temporary one)")

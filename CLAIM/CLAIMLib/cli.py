@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
     p.add_argument("--diffusion-model", help="a generator checkpoint to use instead of training the tiny one")
     p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder to use instead of training the demo's")
-    p.add_argument("--joint-steps", type=int, default=8, help="joint training steps (default 8)")
+    p.add_argument("--joint-steps", type=int, default=6, help="joint training steps (default 6)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -40,8 +40,8 @@ def find_emidec() -> Path | None:
 
 
 def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
-             diffusion_model: Path | None = None, diffusion_steps: int = 400, seg_model: Path | None = None,
-             joint_steps: int = 8) -> dict:
+             diffusion_model: Path | None = None, diffusion_steps: int = 300, seg_model: Path | None = None,
+             joint_steps: int = 6) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
