@@ -180,7 +180,7 @@ def test_module_loads_and_its_self_test_passes(fake_slicer_gui, module):
     parent = types.SimpleNamespace()
     getattr(mod, module)(parent)
     assert parent.title and parent.categories == ["Cardiac"] and parent.helpText
-    assert "Slicer 5.8" in parent.helpText  # the minimum version is stated
+    assert "Slicer 5.10" in parent.helpText  # the minimum version is stated
     result = unittest.TextTestRunner(stream=io.StringIO()).run(
         unittest.defaultTestLoader.loadTestsFromTestCase(getattr(mod, f"{module}Test")))
     assert result.wasSuccessful(), result.failures + result.errors

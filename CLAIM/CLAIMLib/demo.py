@@ -289,7 +289,7 @@ def _joint_section(out: Path, summary: dict, seed: int, generator: Path, segment
     from .joint import JointConfig, train_joint
 
     config = JointConfig(pathological=str(out / "phantom"), normal=str(out / "phantom"), generator=str(generator),
-                         segmenter=str(segmenter), out=str(out / "joint_run"), steps=steps, lam=0.5, batch=4,
+                         segmenter=str(segmenter), out=str(out / "joint_run"), steps=steps, batch=4,
                          seg_batch=4, ddim_steps=5, val_every=max(steps // 2, 1), val_cases=1, save_every=steps,
                          seed=seed, device="cpu")
     done = out / "joint_run" / "checkpoint.pt"
@@ -305,7 +305,7 @@ def _joint_section(out: Path, summary: dict, seed: int, generator: Path, segment
                              masks=dict(normal.masks, scar=mask.scar, mvo=mask.mvo)))
     montage(shown, out / "joint_samples.png", title="One SMILE mask painted by the generator before and after "
                                                     f"{result['step']} joint steps (same seed)")
-    summary["joint"] = {"steps": result["step"], "validation": result["validation"],
+    summary["joint"] = {"steps": result["step"], "lambda": config.lam, "validation": result["validation"],
                         "generator": result["generator"], "segmenter": result["segmenter"]}
 
 
@@ -391,7 +391,7 @@ def _report(summary: dict) -> str:
     joint = summary.get("joint")
     if joint:
         lines += ["## Joint training, CLAIM(J)", "",
-                  f"{joint['steps']} joint steps (lambda 0.5): the segmenter's loss on the generator's one-step "
+                  f"{joint['steps']} joint steps (lambda {joint['lambda']:g}): the segmenter's loss on the generator's one-step "
                   "estimate trains the generator, and the generator's images fine-tune the segmenter. Before and "
                   "after: `joint_samples.png`.", "", "| step | segmentability | histogram distance |", "|---|---|---|"]
         for v in joint["validation"]:
