@@ -40,3 +40,33 @@ def application():
     from PySide6 import QtWidgets
 
     return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def shimmed(module: str, reloaded=()):
+    """Generator for a module-scoped fixture: the shim as ``qt`` while ``module`` (and ``reloaded``) are imported
+    afresh under it; yields (qt, the module, QApplication) and puts everything back afterwards. Skips the tests
+    when PySide6 is missing."""
+    import importlib
+    import sys
+
+    import pytest
+
+    try:
+        qt = qt_module()
+    except ImportError as e:
+        pytest.skip(f"PySide6 is not installed ({e}); pip install PySide6-Essentials to test the Qt widgets")
+    app = application()
+    saved = sys.modules.get("qt")
+    names = (module, *reloaded)
+    sys.modules["qt"] = qt
+    for name in names:
+        sys.modules.pop(name, None)
+    try:
+        yield qt, importlib.import_module(module), app
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+        if saved is None:
+            sys.modules.pop("qt", None)
+        else:
+            sys.modules["qt"] = saved

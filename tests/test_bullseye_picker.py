@@ -1,6 +1,5 @@
 """The bull's-eye segment picker, run for real under PySide6 off screen through the ``qt`` shim."""
 import ast
-import sys
 from collections import deque
 
 import numpy as np
@@ -20,24 +19,7 @@ def qt_env():
     """(qt shim, picker module, QApplication), with the shim in sys.modules['qt'] for this module's tests only."""
     import qt_shim
 
-    try:
-        qt = qt_shim.qt_module()
-    except ImportError as e:
-        pytest.skip(f"PySide6 is not installed ({e}); pip install PySide6-Essentials to test the Qt widgets")
-    app = qt_shim.application()
-    saved = sys.modules.get("qt")
-    sys.modules["qt"] = qt
-    sys.modules.pop("CLAIMSlicerLib.bullseye_picker", None)
-    try:
-        from CLAIMSlicerLib import bullseye_picker
-
-        yield qt, bullseye_picker, app
-    finally:
-        sys.modules.pop("CLAIMSlicerLib.bullseye_picker", None)
-        if saved is None:
-            sys.modules.pop("qt", None)
-        else:
-            sys.modules["qt"] = saved
+    yield from qt_shim.shimmed("CLAIMSlicerLib.bullseye_picker")
 
 
 @pytest.fixture

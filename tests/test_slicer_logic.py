@@ -405,27 +405,7 @@ def qt_widgets():
     """(qt shim, CLAIMSlicerLib.widgets, QApplication) with the PySide6 shim as ``qt`` for this module only."""
     import qt_shim
 
-    try:
-        qt = qt_shim.qt_module()
-    except ImportError as e:
-        pytest.skip(f"PySide6 is not installed ({e}); pip install PySide6-Essentials to test the Qt widgets")
-    app = qt_shim.application()
-    saved = sys.modules.get("qt")
-    names = ("CLAIMSlicerLib.widgets", "CLAIMSlicerLib.bullseye_picker")
-    sys.modules["qt"] = qt
-    for name in names:
-        sys.modules.pop(name, None)
-    try:
-        from CLAIMSlicerLib import widgets
-
-        yield qt, widgets, app
-    finally:
-        for name in names:
-            sys.modules.pop(name, None)
-        if saved is None:
-            sys.modules.pop("qt", None)
-        else:
-            sys.modules["qt"] = saved
+    yield from qt_shim.shimmed("CLAIMSlicerLib.widgets", reloaded=("CLAIMSlicerLib.bullseye_picker",))
 
 
 def _script_job(tmp_path, script, result="done"):

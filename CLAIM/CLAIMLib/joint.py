@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
-from .io import atomic_dir, atomic_path, discover_cases, load_case, write_json
+from .io import atomic_dir, discover_cases, load_case, write_json
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ("step", "loss_diff", "loss_seg", "loss_segmenter", "seconds")
@@ -412,11 +412,6 @@ def _cases(folder, role):
     return cases
 
 
-def _save(path: Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def _append(path: Path, fields, row: dict) -> None:
     new = not path.is_file()
     with path.open("a", newline="") as f:
@@ -426,21 +421,10 @@ def _append(path: Path, fields, row: dict) -> None:
         w.writerow(row)
 
 
-def _truncate(path: Path, fields, step: int) -> None:
-    if not path.is_file():
-        return
-    with path.open() as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-
-
 def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dict:
     """Run (or continue) joint training; returns a summary (steps, last losses, validation history, outputs)."""
     from .diffusion.model import build_model, build_schedulers, ema_update, get_config, make_ema
-    from .diffusion.train import _restore_rng, _rng_state
+    from .diffusion.train import _restore_rng, _rng_state, _save, _truncate_log
     from .progress import track
     from .segmentation.nnunet import ensure_torchvision
     from .smile import SmileSpec, generate, prepare_subject
@@ -494,8 +478,8 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
         seg_opt.load_state_dict(state["seg_opt"])
         step, history, best = int(state["step"]), state["history"], state["best"]
         _restore_rng(state["rng"], np_rng, torch_gen)
-        _truncate(out / "log.csv", LOG_FIELDS, step)
-        _truncate(out / "val.csv", VAL_FIELDS, step)
+        _truncate_log(out / "log.csv", step, LOG_FIELDS)
+        _truncate_log(out / "val.csv", step, VAL_FIELDS)
         history = [h for h in history if h["step"] <= step]
 
     # data: pathological slices for the generator; SMILE subjects of training cases for online synthesis; fixed

@@ -49,11 +49,20 @@ def _load_generator(path, device=None):
         raise InputError(path, f"cannot be loaded as a CLAIM generator checkpoint ({type(e).__name__})") from None
 
 
+def _check_fold(fold: str) -> None:
+    if fold != "all" and not (fold.isdigit() and 0 <= int(fold) <= 4):
+        raise InputError("--fold", f"use 0-4 or all (got {fold})")
+
+
+def _check_sampler(sampler: str, steps) -> None:
+    if sampler not in ("ddim", "repaint"):
+        raise InputError("--sampler", f"unknown sampler '{sampler}' (ddim or repaint)")
+    if steps is not None and not 1 <= steps <= 50:
+        raise InputError("--steps", f"DDIM takes 1-50 steps (got {steps})")
+
+
 def _synthesis_options(args):
-    if args.sampler not in ("ddim", "repaint"):
-        raise InputError("--sampler", f"unknown sampler '{args.sampler}' (ddim or repaint)")
-    if args.steps is not None and not 1 <= args.steps <= 50:
-        raise InputError("--steps", f"DDIM takes 1-50 steps (got {args.steps})")
+    _check_sampler(args.sampler, args.steps)
     if args.brightness is not None and not args.brightness > 0:
         raise InputError("--brightness", f"must be positive (got {args.brightness})")
     return {"sampler": args.sampler, "steps": args.steps or 50, "brightness": args.brightness,
@@ -144,8 +153,7 @@ def cmd_export_nnunet(args) -> int:
 def cmd_train_seg(args) -> int:
     from ..segmentation import nnunet
 
-    if args.fold != "all" and not (args.fold.isdigit() and 0 <= int(args.fold) <= 4):
-        raise InputError("--fold", f"use 0-4 or all (got {args.fold})")
+    _check_fold(args.fold)
     with nnunet.nnunet_environment(args.root) as env:
         for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
             if not env[key]:
@@ -287,14 +295,10 @@ def cmd_experiment(args) -> int:
     from ..segmentation.experiment import ExperimentOptions, parse_settings, run_experiment
 
     settings = parse_settings(args.settings)
-    if args.fold != "all" and not (args.fold.isdigit() and 0 <= int(args.fold) <= 4):
-        raise InputError("--fold", f"use 0-4 or all (got {args.fold})")
+    _check_fold(args.fold)
     if not 0 < args.test_fraction < 1:
         raise InputError("--test-fraction", f"must lie between 0 and 1 (got {args.test_fraction})")
-    if args.steps is not None and not 1 <= args.steps <= 50:
-        raise InputError("--steps", f"DDIM takes 1-50 steps (got {args.steps})")
-    if args.sampler not in ("ddim", "repaint"):
-        raise InputError("--sampler", f"unknown sampler '{args.sampler}' (ddim or repaint)")
+    _check_sampler(args.sampler, args.steps)
     if not 1 <= args.dataset_id <= 1000 - 4:
         raise InputError("--dataset-id", f"use 1-996 (got {args.dataset_id})")
     out = Path(args.out)

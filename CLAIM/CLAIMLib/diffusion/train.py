@@ -88,14 +88,14 @@ def _restore_rng(state: dict, np_rng, torch_gen) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def _truncate_log(path: Path, step: int, fields=LOG_FIELDS) -> None:
     """Drop log rows past the checkpoint (a killed run logged them): the resumed curve continues from there."""
     if not path.is_file():
         return
     with path.open() as f:
         rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
 
