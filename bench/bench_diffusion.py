@@ -6,14 +6,17 @@
 2. Quality: for the same trained weights (``--model``, or a tiny model trained here for 400 steps), how close DDIM
    comes to RePaint: the L1 distance of their scar-intensity histograms to the conditioning histogram, and to
    each other.
-3. On a GPU (when present): training steps/s and sampling s/slice of ``default`` in bf16; record them with the
-   hardware in bench/README.md.
+3. On a GPU (when present): ``default`` through the product's code: ``train()`` steps/s (bf16 autocast) and DDIM
+   sampling s/slice (fp32, as ``claim synthesize`` runs, and under bf16 autocast), plus one whole-case
+   ``synthesize()``; record them with the hardware in bench/README.md.
 
-Run: ``python bench/bench_diffusion.py [--model CKPT] [--quick]``
+Run: ``python bench/bench_diffusion.py [--model CKPT] [--quick] [--parts speed,quality,gpu]``
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import sys
 import tempfile
 import time
@@ -26,21 +29,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
 from CLAIMLib.aha import aha_segments  # noqa: E402
 from CLAIMLib.diffusion.data import case_slices, histogram  # noqa: E402
-from CLAIMLib.diffusion.model import build_model, build_schedulers, get_config, make_ema  # noqa: E402
+from CLAIMLib.diffusion.model import build_model, build_schedulers, get_config  # noqa: E402
 from CLAIMLib.diffusion.sample import Bundle, load, repaint_schedule, sample_ddim, sample_repaint  # noqa: E402
 from CLAIMLib.labels import case_from_arrays  # noqa: E402
 from CLAIMLib.phantom import generate_cohort, write_case  # noqa: E402
 from CLAIMLib.smile import SmileSpec, generate, prepare_subject  # noqa: E402
 
 
-def test_slices(config: dict, n_slices: int):
-    """Crops of a normal phantom with a SMILE mask: the same slices for every sampler."""
+def phantom_with_mask():
+    """A normal phantom and a SMILE mask (scar, MVO) on it."""
     p = next(generate_cohort(1, seed=123, normal_fraction=1.0))
     case = case_from_arrays(p.case_id, p.image, p.labels, p.geometry)
     r = aha_segments(case.myocardium, case.mask("cavity"), case.geometry, rv=p.rv)
     sub = prepare_subject(case.myocardium, case.mask("cavity"), case.geometry, r)
     m = generate(np.random.default_rng(0), sub, SmileSpec(volume_ml=12.0, segments=(7, 8, 13, 14)))
-    sl = case_slices(case, config["size"], config["spacing_mm"], scar=m.scar, mvo=m.mvo)
+    return case, m.scar, m.mvo
+
+
+def test_slices(config: dict, n_slices: int):
+    """Crops of a normal phantom with a SMILE mask: the same slices for every sampler."""
+    case, scar, mvo = phantom_with_mask()
+    sl = case_slices(case, config["size"], config["spacing_mm"], scar=scar, mvo=mvo)
     keep = [i for i in range(len(sl.crops)) if sl.scar[i].sum() > 5][:n_slices]
     return sl.image[keep], sl.scar[keep], sl.mvo[keep]
 
@@ -107,46 +116,49 @@ def quality(model_path, device, n_slices: int) -> None:
           f"DDIM vs RePaint {np.mean(d_between):.3f} (same weights, {len(x)} slices x 3 seeds)")
 
 
-def gpu(device) -> None:
+def gpu(device, steps: int = 300) -> None:
+    """``default`` on a GPU, through the product's own code: ``train`` (bf16 autocast) and ``synthesize``."""
     if device.type != "cuda":
         print("GPU: none here; run this benchmark on a GPU machine to measure default in bf16")
         return
+    from CLAIMLib.diffusion.sample import synthesize
+    from CLAIMLib.diffusion.train import train
+
+    tmp = Path(tempfile.mkdtemp())
+    for p in generate_cohort(8, seed=5, normal_fraction=0.0):
+        write_case(p, tmp / "data")
     cfg = get_config("default")
-    model = build_model(cfg).to(device)
-    ema = make_ema(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
-    ddpm, _ = build_schedulers(cfg)
-    B, S = cfg["batch"], cfg["size"]
-    x = torch.randn(B, 1, S, S, device=device)
-    mask = (torch.rand(B, 1, S, S, device=device) > 0.9).float()
-    hist = torch.rand(B, 16, device=device)
-    for i in range(25):
-        if i == 5:
+    train(tmp / "data", tmp / "run", "default", steps=steps, sample_every=0, save_every=steps, log_every=10)
+    with (tmp / "run" / "log.csv").open() as f:
+        rows = [(int(r["step"]), float(r["seconds"])) for r in csv.DictReader(f)]
+    (s0, t0), (s1, t1) = next(r for r in rows if r[0] >= steps // 3), rows[-1]  # warm-up and autotuning left out
+    steps_s = (s1 - s0) / (t1 - t0)
+    print(f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}: default training (train(), bf16 "
+          f"autocast, batch {cfg['batch']}, {cfg['size']}x{cfg['size']}): {steps_s:.1f} steps/s, "
+          f"{steps_s * cfg['batch']:.0f} slices/s (steps {s0}-{s1} of {steps})")
+
+    bundle = load(tmp / "run" / "checkpoint.pt", "cuda")
+    case, scar, mvo = phantom_with_mask()
+    x, s, m = test_slices(cfg, 8)
+    hist = np.repeat(bundle.bank[:1], len(x), 0)
+    for name, ctx in (("fp32", contextlib.nullcontext()), ("bf16", torch.autocast("cuda", dtype=torch.bfloat16))):
+        with ctx:
+            times = {}
+            for label, n in (("batch of 1", 1), (f"batch of {len(x)}", len(x))):
+                sample_ddim(bundle, x[:n], s[:n], m[:n], hist[:n], steps=50)  # warm-up
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                sample_ddim(bundle, x[:n], s[:n], m[:n], hist[:n], steps=50)
+                torch.cuda.synchronize()
+                times[label] = (time.perf_counter() - t) / n
             torch.cuda.synchronize()
             t = time.perf_counter()
-        noise = torch.randn_like(x)
-        tt = torch.randint(0, cfg["timesteps"], (B,), device=device)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            eps = model(ddpm.add_noise(x, noise, tt), tt, mask, mask, x, hist)
-        loss = ((eps.float() - noise) ** 2 * mask).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    torch.cuda.synchronize()
-    steps_s = 20 / (time.perf_counter() - t)
-    bundle = Bundle(ema.eval(), cfg, *build_schedulers(cfg), np.full((1, 16), 1 / 16, np.float32), {}, device)
-    xs = np.zeros((8, S, S), np.float32)
-    ms = np.zeros_like(xs)
-    ms[:, 40:50, 40:50] = 1
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        sample_ddim(bundle, xs, ms, np.zeros_like(xs), np.repeat(bundle.bank, 8, 0), steps=50)
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        sample_ddim(bundle, xs, ms, np.zeros_like(xs), np.repeat(bundle.bank, 8, 0), steps=50)
-        torch.cuda.synchronize()
-    per_slice = (time.perf_counter() - t) / 8
-    print(f"GPU {torch.cuda.get_device_name(device)}: default bf16 training {steps_s:.1f} steps/s (batch {B}), "
-          f"DDIM 50 sampling {per_slice * 1000:.1f} ms per slice (batch of 8)")
+            painted, info = synthesize(bundle, case, scar, mvo, steps=50)
+            torch.cuda.synchronize()
+            whole = time.perf_counter() - t
+        per = ", ".join(f"{k} {v * 1000:.1f} ms per slice" for k, v in times.items())
+        print(f"GPU DDIM 50 ({name}): {per}; synthesize() on a whole phantom case ({int(scar.any(axis=(1, 2)).sum())} "
+              f"slices with scar): {whole:.2f} s")
 
 
 def main():
@@ -154,14 +166,17 @@ def main():
     ap.add_argument("--model", type=Path, default=None, help="a trained checkpoint for the quality comparison")
     ap.add_argument("--quick", action="store_true", help="extrapolate RePaint from 40 timed calls")
     ap.add_argument("--slices", type=int, default=2)
+    ap.add_argument("--parts", default="speed,quality,gpu", help="which parts to run (comma-separated)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_grad_enabled(False)
     print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    speed(device, args.quick, args.slices)
-    quality(args.model, device, args.slices)
-    torch.set_grad_enabled(True)
-    gpu(device)
+    if "speed" in parts:
+        speed(device, args.quick, args.slices)
+    if "quality" in parts:
+        quality(args.model, device, args.slices)
+    if "gpu" in parts:
+        gpu(device)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from CLAIMLib.smile import SmileSpec, generate, prepare_subject
 from conftest import REPO, TRAIN_STEPS
 
 
-def _dummy_bundle(config="tiny"):
+def _dummy_bundle(config="tiny", device="cpu"):
     cfg = get_config(config)
     ddpm, ddim = build_schedulers(cfg)
 
@@ -30,7 +30,7 @@ def _dummy_bundle(config="tiny"):
         def forward(self, x_t, t, scar, mvo, background, hist):
             return torch.zeros_like(x_t)
 
-    return Bundle(Zero(), cfg, ddpm, ddim, np.full((1, 16), 1 / 16, np.float32), {}, torch.device("cpu"))
+    return Bundle(Zero(), cfg, ddpm, ddim, np.full((1, 16), 1 / 16, np.float32), {}, torch.device(device))
 
 
 @pytest.mark.parametrize("jump, calls", [(1, 300), (2, 598), (5, 1480), (10, 2910)])
@@ -100,6 +100,24 @@ def test_tiny_trains_in_minutes_and_paints_bright_scars(tiny_run, cohort_dir):
         assert img[m.scar].mean() > 2 * img[remote].mean()  # visibly bright
         assert np.array_equal(img[~m.scar], case.image[~m.scar])
     assert np.mean(ratios) == pytest.approx(np.mean(train_ratio), rel=0.25)
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here"))])
+def test_samplers_run_on_the_model_device(device):
+    """Both samplers (RePaint, and DDIM with eta > 0, whose scheduler steps draw noise on the model's device) run on
+    the device, repeat for a seed, and paste the background back exactly."""
+    b = _dummy_bundle(device=device)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16)).astype(np.float32)
+    m = np.zeros_like(x)
+    m[:, 4:9, 4:9] = 1
+    hist = np.repeat(b.bank, 2, 0)
+    for run in (lambda seed: sample_repaint(b, x, m, np.zeros_like(x), hist, seed=seed, jump_length=1,
+                                            jump_n_sample=1, t_T=40),
+                lambda seed: sample_ddim(b, x, m, np.zeros_like(x), hist, seed=seed, steps=10, eta=1.0)):
+        out, again, other = run(0), run(0), run(1)
+        assert np.isfinite(out).all() and np.array_equal(out, again) and not np.array_equal(out, other)
+        assert np.array_equal(out[m == 0], x[m == 0])
 
 
 def test_synthesis_is_deterministic(tiny_run):

@@ -81,6 +81,17 @@ def _tensors(bundle: Bundle, x0, scar, mvo, hist):
     return x0, scar, mvo, lesion, x0 * (1 - lesion), torch.as_tensor(np.asarray(hist, np.float32), device=dev)
 
 
+def _step_generator(g: torch.Generator, device: torch.device, seed: int) -> torch.Generator:
+    """The generator for MONAI's scheduler steps, which draw their noise on the tensors' device.
+
+    Our own noise is drawn on the CPU (the same stream on every device); a scheduler's step needs a generator on
+    the model's device, so on a GPU it gets one of its own, seeded from the same seed.
+    """
+    if device.type == "cpu":
+        return g
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
 def _q_sample(sched, x0, t: int, generator) -> torch.Tensor:
     if t < 0:
         return x0
@@ -98,13 +109,14 @@ def sample_repaint(bundle: Bundle, x0, scar, mvo, hist, seed: int = 0, jump_leng
     x0, scar, mvo, lesion, background, hist = _tensors(bundle, x0, scar, mvo, hist)
     t_T = int(t_T or sched.num_train_timesteps)
     x = torch.randn(x0.shape, generator=g).to(x0.device)
+    g_step = _step_generator(g, x0.device, seed)
     ts = repaint_schedule(t_T, jump_length, jump_n_sample)
     for i, (t_last, t_cur) in enumerate(zip(ts[:-1], ts[1:])):
         if i % 20 == 0:
             emit(i / len(ts), "sampling (RePaint)")
         if t_cur < t_last:  # reverse step t_last -> t_cur with the known region from the input
             eps = bundle.eps(x, t_last, scar, mvo, background, hist, guidance)
-            unknown, _ = sched.step(eps, t_last, x, generator=g)
+            unknown, _ = sched.step(eps, t_last, x, generator=g_step)
             known = _q_sample(sched, x0, t_cur, g)
             x = lesion * unknown + (1 - lesion) * known
         else:  # jump back: forward-noise one step t_last -> t_cur
@@ -123,12 +135,13 @@ def sample_ddim(bundle: Bundle, x0, scar, mvo, hist, seed: int = 0, steps: int =
     sched.set_timesteps(min(int(steps), 50))
     x0, scar, mvo, lesion, background, hist = _tensors(bundle, x0, scar, mvo, hist)
     x = torch.randn(x0.shape, generator=g).to(x0.device)
+    g_step = _step_generator(g, x0.device, seed)
     timesteps = [int(t) for t in sched.timesteps]
     for i, t in enumerate(timesteps):
         emit(i / len(timesteps), "sampling (DDIM)")
         x = lesion * x + (1 - lesion) * _q_sample(bundle.ddpm, x0, t, g)
         eps = bundle.eps(x, t, scar, mvo, background, hist, guidance)
-        x, _ = sched.step(eps, t, x, eta=eta, generator=g)
+        x, _ = sched.step(eps, t, x, eta=eta, generator=g_step)
     x = lesion * x + (1 - lesion) * x0
     return x[:, 0].clamp(-1, 1).cpu().numpy()
 
