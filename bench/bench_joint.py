@@ -6,7 +6,7 @@ seed, two joint runs that differ only in lambda. Both fine-tune the segmenter th
 loss differs. Segmentability (Dice of SMILE mask vs the segmenter's scar on the painted held-out normal cases) is
 compared at the end of each run.
 
-Run: ``python bench/bench_joint.py [--steps 90] [--seeds 0,1] [--lam 5]``
+Run: ``python bench/bench_joint.py [--steps 90] [--seeds 0,1] [--lam 5] [--device cpu|cuda]``
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
 from CLAIMLib.joint import JointConfig, train_joint  # noqa: E402
@@ -27,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _claim(*args):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
+    path = os.pathsep.join(p for p in (str(REPO / "CLAIM"), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
     r = subprocess.run([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit(r.stdout[-2000:] + r.stderr[-2000:])
@@ -40,6 +43,7 @@ def main():
     ap.add_argument("--lam", type=float, default=5.0)
     ap.add_argument("--generator", type=Path)
     ap.add_argument("--segmenter", type=Path)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--work", type=Path, help="working folder (default: a new temporary one)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp())
@@ -63,7 +67,7 @@ def main():
         if not (segmenter / "fold_all" / "checkpoint_final.pth").is_file():
             _claim("export-nnunet", "--cases", P, "--id", 610, "--name", "JointBench", "--raw", work / "nnunet" / "nnUNet_raw")
             _claim("train-seg", "--dataset", 610, "--root", work / "nnunet", "--fold", "all", "--trainer", trainer,
-                   "--device", "cpu")
+                   "--device", args.device)
     print(f"generator and segmenter ready ({time.perf_counter() - t:.0f} s)", flush=True)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -72,7 +76,7 @@ def main():
             cfg = JointConfig(pathological=str(P), normal=str(N), generator=str(generator), segmenter=str(segmenter),
                               out=str(out), steps=args.steps, lam=lam, batch=8, seg_batch=8, ddim_steps=10,
                               val_every=max(args.steps // 3, 1), val_cases=2, save_every=args.steps, seed=seed,
-                              device="cpu")
+                              device=args.device)
             t = time.perf_counter()
             result = train_joint(cfg, resume=(out / "checkpoint.pt").is_file())
             last = result["validation"][-1]
