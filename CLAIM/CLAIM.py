@@ -12,7 +12,6 @@ import pathlib
 from typing import Annotated, Optional, Union
 
 import slicer
-import vtk
 from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
                     vtkMRMLSegmentationNode, vtkMRMLTableNode)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -22,6 +21,7 @@ from slicer.util import VTKObservationMixin
 
 from CLAIMSlicerLib import dependencies, selftest
 from CLAIMSlicerLib.logic import CLAIMLogic
+from CLAIMSlicerLib.panel import ParameterNodePanel
 
 SAMPLE_NAME = "CLAIMPhantom"
 SAMPLE_SEED = 7
@@ -110,13 +110,13 @@ def pathText(path) -> str:
     return "" if text in ("", ".") else text
 
 
-class CLAIMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    parameterNodeClass = CLAIMParameterNode
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -124,13 +124,7 @@ class CLAIMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         from CLAIMSlicerLib.widgets import JobController
 
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CLAIM.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        problem = dependencies.version_problem()
-        self.ui.versionWarningLabel.setText(problem or "")
-        self.ui.versionWarningLabel.setVisible(bool(problem))
+        self.loadPanel("UI/CLAIM.ui")
         self.ui.checkpointPathLineEdit.filters = ctk.ctkPathLineEdit.Files | ctk.ctkPathLineEdit.Dirs
         self.ui.checkpointPathLineEdit.nameFilters = ["Checkpoints (*.pt)", "All files (*)"]
         self.ui.modelFolderPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
@@ -141,9 +135,6 @@ class CLAIMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.segmentationJobs = JobController(self.ui.segmentButton, self.ui.segmentationProgressBar,
                                               self.ui.segmentationStatusLabel)
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
         self.ui.loadPhantomButton.clicked.connect(self.onLoadPhantom)
         self.ui.infoButton.clicked.connect(self.onInfo)
         self.ui.synthesizeButton.clicked.connect(self.onSynthesize)
@@ -152,56 +143,23 @@ class CLAIMWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.initializeParameterNode()
 
-    def cleanup(self):
-        self.removeObservers()
-        for jobs in (self.synthesisJobs, self.segmentationJobs):
-            jobs.cancel()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-
-    def onSceneStartClose(self, caller, event):
-        for jobs in (self.synthesisJobs, self.segmentationJobs):
-            jobs.cancel()
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+    def stopJobs(self):
+        for jobs in (getattr(self, "synthesisJobs", None), getattr(self, "segmentationJobs", None)):
+            if jobs is not None:
+                jobs.cancel()
 
     def initializeParameterNode(self):
         from CLAIMSlicerLib.widgets import rememberedPath
 
-        self.setParameterNode(CLAIMParameterNode(self.logic.getParameterNode()))
+        super().initializeParameterNode()
         p = self._parameterNode
         if not pathText(p.checkpoint) and rememberedPath("diffusionCheckpoint"):
             p.checkpoint = pathlib.Path(rememberedPath("diffusionCheckpoint"))
         if not pathText(p.modelFolder) and rememberedPath("nnUNetModelFolder"):
             p.modelFolder = pathlib.Path(rememberedPath("nnUNetModelFolder"))
-        if not p.inputVolume:
-            volume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if volume:
-                p.inputVolume = volume
-        if not p.inputLabels:
-            labels = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
-            if labels:
-                p.inputLabels = labels
 
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.updateButtons()
+    def onParameterNodeModified(self, caller=None, event=None):
+        self.updateButtons()
 
     def updateButtons(self, caller=None, event=None):
         p = self._parameterNode

@@ -9,7 +9,6 @@ import logging
 from typing import Annotated, Optional, Union
 
 import slicer
-import vtk
 from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
                     vtkMRMLSegmentationNode)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -19,6 +18,7 @@ from slicer.util import VTKObservationMixin
 
 from CLAIMSlicerLib import dependencies, selftest
 from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
+from CLAIMSlicerLib.panel import ParameterNodePanel
 
 PATTERNS = ["subendocardial", "transmural", "midwall", "epicardial"]
 
@@ -67,35 +67,25 @@ def parseSegments(text: str) -> list[int]:
     return sorted({int(v) for v in (text or "").replace(" ", "").split(",") if v})
 
 
-class SMILEMaskEditorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class SMILEMaskEditorWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    parameterNodeClass = SMILEMaskEditorParameterNode
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._updatingPicker = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         from CLAIMSlicerLib.bullseye_picker import BullseyePicker
 
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SMILEMaskEditor.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        problem = dependencies.version_problem()
-        self.ui.versionWarningLabel.setText(problem or "")
-        self.ui.versionWarningLabel.setVisible(bool(problem))
-
+        self.loadPanel("UI/SMILEMaskEditor.ui")
         self.picker = BullseyePicker()
         self.ui.bullseyeFrame.layout().addWidget(self.picker)
         self.picker.addSelectionCallback(self.onPickerChanged)
 
         self.logic = SMILEMaskEditorLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.ladButton.clicked.connect(lambda: self.picker.selectTerritory("LAD"))
         self.ui.rcaButton.clicked.connect(lambda: self.picker.selectTerritory("RCA"))
@@ -106,47 +96,6 @@ class SMILEMaskEditorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.newSeedButton.clicked.connect(self.onNewSeed)
 
         self.initializeParameterNode()
-
-    def cleanup(self):
-        self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(SMILEMaskEditorParameterNode(self.logic.getParameterNode()))
-        p = self._parameterNode
-        if not p.inputVolume:
-            volume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if volume:
-                p.inputVolume = volume
-        if not p.inputLabels:
-            labels = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
-            if labels:
-                p.inputLabels = labels
-
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
-            self.onParameterNodeModified()
 
     # ------------------------------------------------------------------------------------------------ state
     def onParameterNodeModified(self, caller=None, event=None):

@@ -154,3 +154,4 @@ def ensureDependencies(group: str) -> bool:
 
     return dependencies.ensure(group, confirm=lambda message: slicer.util.confirmOkCancelDisplay(
         message, "CLAIM: install Python packages"))
+
