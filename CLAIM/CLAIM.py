@@ -176,7 +176,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
     # ------------------------------------------------------------------------------------------------ case
     def onLoadPhantom(self):
         with slicer.util.tryWithErrorDisplay("Cannot generate the phantom case.", waitCursor=True):
-            if not self._ensure("core"):
+            if not self.ensureDependencies("core"):
                 return
             volume, segmentation, _ = self.logic.addPhantomCase(seed=self._parameterNode.phantomSeed)
             self._parameterNode.inputVolume, self._parameterNode.inputLabels = volume, segmentation
@@ -186,16 +186,10 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
     def onInfo(self):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot read the case.", waitCursor=True):
-            if not self._ensure("core"):
+            if not self.ensureDependencies("core"):
                 return
             self.ui.infoTextEdit.setPlainText(self.logic.infoText(p.inputVolume, p.inputLabels,
                                                                   p.labelScheme or None))
-
-    @staticmethod
-    def _ensure(group) -> bool:
-        from CLAIMSlicerLib.widgets import ensureDependencies
-
-        return ensureDependencies(group)
 
     # ------------------------------------------------------------------------------------------------ jobs
     def onSynthesize(self):
@@ -206,7 +200,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
 
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot start the synthesis.", waitCursor=True):
-            if not self._ensure("synthesis"):
+            if not self.ensureDependencies("synthesis"):
                 return
             rememberPath("diffusionCheckpoint", pathText(p.checkpoint))
             job = self.logic.synthesizeCommand(p.inputVolume, p.inputLabels, p.scarMask, pathText(p.checkpoint),
@@ -229,7 +223,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
 
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
-            if not self._ensure("segmentation"):
+            if not self.ensureDependencies("segmentation"):
                 return
             rememberPath("nnUNetModelFolder", pathText(p.modelFolder))
             job = self.logic.segmentCommand(p.segmentationVolume or p.inputVolume, pathText(p.modelFolder), p.device)
@@ -251,7 +245,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
 
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot compute the bull's-eye.", waitCursor=True):
-            if not self._ensure("core"):
+            if not self.ensureDependencies("core"):
                 return
             table, png = self.logic.bullseye(p.inputVolume, p.inputLabels, p.bullseyeScar, rvPointsNode=p.rvPoints,
                                              scheme=p.labelScheme or None, tableNode=p.outputTable)

@@ -132,16 +132,11 @@ class SMILEMaskEditorWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VT
         available = range(1, 18)
         if p.inputVolume and p.inputLabels:
             with slicer.util.tryWithErrorDisplay("Cannot compute the AHA segments.", waitCursor=True):
-                if not self._ensureDependencies():
+                if not self.ensureDependencies("core"):
                     return
                 available = self.logic.availableSegments(p.inputVolume, p.inputLabels, p.rvPoints,
                                                          p.labelScheme or None)
         self.picker.selectRandomAdjacent(np.random.default_rng(p.seed), n=p.randomCount, available=available)
-
-    def _ensureDependencies(self) -> bool:
-        from CLAIMSlicerLib.widgets import ensureDependencies
-
-        return ensureDependencies("core")
 
     def onNewSeed(self):
         self._parameterNode.seed = self._parameterNode.seed + 1
@@ -150,7 +145,7 @@ class SMILEMaskEditorWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VT
     def onGenerate(self):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Cannot generate the scar mask.", waitCursor=True):
-            if not self._ensureDependencies():
+            if not self.ensureDependencies("core"):
                 return
             node = self.logic.generateMask(p.inputVolume, p.inputLabels, parseSegments(p.segments), p.volumeMl,
                                            self._transmurality(), p.mvo, p.seed, p.mode,
@@ -159,7 +154,7 @@ class SMILEMaskEditorWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VT
             p.outputSegmentation = node
             if p.outputAHA:
                 self.logic.exportAHA(p.inputVolume, p.inputLabels, p.rvPoints, p.labelScheme or None,
-                                     "template" if p.mode == "template" else "direct", p.outputAHA)
+                                     p.mode, p.outputAHA)
             slicer.util.setSliceViewerLayers(background=p.inputVolume)
             self.ui.statusLabel.setText(self.summary(self.logic.lastRecord))
             self.ui.ahaStatusLabel.setText(self.orientationText(self.logic.lastRecord))

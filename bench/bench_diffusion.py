@@ -46,9 +46,10 @@ def phantom_with_mask():
     return case, m.scar, m.mvo
 
 
-def test_slices(config: dict, n_slices: int):
-    """Crops of a normal phantom with a SMILE mask: the same slices for every sampler."""
-    case, scar, mvo = phantom_with_mask()
+def test_slices(config: dict, n_slices: int, phantom=None):
+    """Crops of a normal phantom with a SMILE mask (``phantom_with_mask()`` unless given): the same slices for every
+    sampler."""
+    case, scar, mvo = phantom or phantom_with_mask()
     sl = case_slices(case, config["size"], config["spacing_mm"], scar=scar, mvo=mvo)
     keep = [i for i in range(len(sl.crops)) if sl.scar[i].sum() > 5][:n_slices]
     return sl.image[keep], sl.scar[keep], sl.mvo[keep]
@@ -139,7 +140,7 @@ def gpu(device, steps: int = 300) -> None:
 
     bundle = load(tmp / "run" / "checkpoint.pt", "cuda")
     case, scar, mvo = phantom_with_mask()
-    x, s, m = test_slices(cfg, 8)
+    x, s, m = test_slices(cfg, 8, (case, scar, mvo))
     hist = np.repeat(bundle.bank[:1], len(x), 0)
     for name, ctx in (("fp32", contextlib.nullcontext()), ("bf16", torch.autocast("cuda", dtype=torch.bfloat16))):
         with ctx:

@@ -24,14 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
 from CLAIMLib.joint import JointConfig, train_joint  # noqa: E402
 from CLAIMLib.phantom import case_rng, generate_case, write_case  # noqa: E402
+from CLAIMLib.runner import claim_command, library_env  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _claim(*args):
-    path = os.pathsep.join(p for p in (str(REPO / "CLAIM"), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
-    r = subprocess.run([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, capture_output=True, text=True)
+    env = {**os.environ, **library_env({"CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"})}
+    r = subprocess.run(claim_command(*args), env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit(r.stdout[-2000:] + r.stderr[-2000:])
 

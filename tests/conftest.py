@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,51 @@ def tiny_run(cohort_dir, tmp_path_factory):
     return run, seconds
 
 
+def claim_env(**extra) -> dict:
+    """The environment of a ``python -m CLAIMLib`` child: CLAIMLib on PYTHONPATH (``runner.library_env``), no
+    progress bars, two data-augmentation workers for nnU-Net; ``extra`` on top."""
+    from CLAIMLib.runner import library_env
+
+    return {**os.environ, **library_env({"CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2", **extra})}
+
+
+def claim_subprocess(*args, popen=False, **kw):
+    """``python -m CLAIMLib ARGS`` in a child process: ``subprocess.run`` with captured text output, or with
+    ``popen=True`` a ``Popen`` with piped stdout and stderr."""
+    from CLAIMLib.runner import claim_command
+
+    kw.setdefault("env", claim_env())
+    if popen:
+        return subprocess.Popen(claim_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.run(claim_command(*args), capture_output=True, text=True, **kw)
+
+
+def alive(pid: int) -> bool:
+    """Is the process running (a zombie waiting to be reaped counts as gone)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    return True
+
+
+def gone_soon(pid: int, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.02)
+    return not alive(pid)
+
+
 @pytest.fixture
 def run_claim(capsys):
     """Run ``claim`` in-process; returns (exit status, stdout, stderr)."""
@@ -127,13 +173,10 @@ def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, t
 
     for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction):
         write_case(p, root / ("cases" if int(p.case_id[-3:]) <= train else "held"))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
-    claim = [sys.executable, "-m", "CLAIMLib"]
-    r = subprocess.run(claim + ["export-nnunet", "--cases", str(root / "cases"), "--id", str(dataset), "--name",
-                                name, "--raw", str(root / "nnUNet_raw")], env=env, capture_output=True, text=True)
+    r = claim_subprocess("export-nnunet", "--cases", root / "cases", "--id", dataset, "--name", name,
+                         "--raw", root / "nnUNet_raw")
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(claim + ["train-seg", "--dataset", str(dataset), "--root", str(root), "--fold", "all",
-                                "--trainer", trainer, "--device", "cpu"],
-                       env=env, capture_output=True, text=True, timeout=1800)
+    r = claim_subprocess("train-seg", "--dataset", dataset, "--root", root, "--fold", "all", "--trainer", trainer,
+                         "--device", "cpu", timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"

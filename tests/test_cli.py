@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from CLAIMLib.io import write_volume
-from conftest import REPO, oblique_geometry, ring_labels
+from conftest import claim_env, oblique_geometry, ring_labels
 
 
 def test_help_lists_subcommands():
@@ -195,7 +195,7 @@ def test_bad_input_in_a_child_process_has_no_traceback(tmp_path):
     p = tmp_path / "junk.nii"
     p.write_bytes(b"not a nifti at all" * 40)
     r = subprocess.run([sys.executable, "-m", "CLAIMLib", "info", str(p), str(p)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO / "CLAIM")})
+                       env=claim_env())
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith(f"claim: error: {p}: ")
 

@@ -19,7 +19,7 @@ from CLAIMLib.io import discover_cases, load_case, read_volume
 from CLAIMLib.labels import case_from_arrays
 from CLAIMLib.phantom import generate_cohort, write_case
 from CLAIMLib.smile import SmileSpec, generate, prepare_subject
-from conftest import REPO, TRAIN_STEPS
+from conftest import TRAIN_STEPS, claim_env
 
 
 def _dummy_bundle(config="tiny", device="cpu"):
@@ -78,9 +78,9 @@ def test_tiny_trains_in_minutes_and_paints_bright_scars(tiny_run, cohort_dir):
     assert seconds < 300
     rows = list(csv.DictReader((run / "log.csv").open()))
     assert int(rows[-1]["step"]) == TRAIN_STEPS
-    from CLAIMLib.commands.models import _load_generator
+    from CLAIMLib.diffusion.sample import load_generator
 
-    bundle = _load_generator(run)
+    bundle = load_generator(run)
     # the training scars' brightness relative to remote myocardium (scanner units)
     train_ratio = []
     for f in discover_cases(cohort_dir):
@@ -121,9 +121,9 @@ def test_samplers_run_on_the_model_device(device):
 
 
 def test_synthesis_is_deterministic(tiny_run):
-    from CLAIMLib.commands.models import _load_generator
+    from CLAIMLib.diffusion.sample import load_generator
 
-    bundle = _load_generator(tiny_run[0])
+    bundle = load_generator(tiny_run[0])
     p = next(generate_cohort(1, seed=5, normal_fraction=1.0))
     case = case_from_arrays(p.case_id, p.image, p.labels, p.geometry)
     scar = case.myocardium & (np.arange(case.geometry.shape[2]) > case.geometry.shape[2] // 2)[None, None, :]
@@ -211,7 +211,7 @@ def test_kill_and_resume(cohort_dir, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "CLAIMLib", "train-diffusion", "--data", str(cohort_dir), "--out", str(run),
            "--config", "tiny", "--steps", "160", "--batch", "8", "--save-every", "20", "--sample-every", "0"]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none"}
+    env = claim_env()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     killed_at = None
@@ -248,7 +248,7 @@ def test_torchrun_ddp_on_cpu(cohort_dir, tmp_path):
     if torchrun is None:
         pytest.skip("torchrun is not installed")
     run = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "OMP_NUM_THREADS": "1"}
+    env = claim_env(OMP_NUM_THREADS="1")
     r = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "CLAIMLib", "train-diffusion", "--data",
                         str(cohort_dir), "--out", str(run), "--config", "tiny", "--steps", "20", "--batch", "4",
                         "--save-every", "10"], env=env, capture_output=True, text=True, timeout=300)

@@ -1,18 +1,13 @@
 """`claim experiment`: the paper's Table-2 protocol end to end on the phantom cohort (--quick), resumable."""
 import csv
 import json
-import os
-import subprocess
-import sys
 import time
 
-from conftest import REPO
+from conftest import claim_subprocess
 
 
 def _run(*args, timeout=1800):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none", "nnUNet_n_proc_DA": "2"}
-    return subprocess.run([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return claim_subprocess(*args, timeout=timeout)
 
 
 def test_split_holds_out_each_group():

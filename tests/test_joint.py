@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, claim_subprocess
 
 
 @pytest.fixture(scope="session")
 def normal_dir(tmp_path_factory):
-    from CLAIMLib.phantom import case_rng, generate_case, write_case
+    from CLAIMLib.phantom import generate_cohort, write_case
 
     out = tmp_path_factory.mktemp("normals")
-    for i in range(3):
-        write_case(generate_case(case_rng(91, i), f"Phantom_N{i + 1:03d}", False), out)
+    for p in generate_cohort(3, seed=91, normal_fraction=1.0):
+        write_case(p, out)
     return out
 
 
@@ -111,9 +111,7 @@ def _config(path, tiny_run, trained_seg, cohort_dir, normal_dir, out, **extra):
 
 
 def _claim(*args, **kw):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none"}
-    return subprocess.Popen([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return claim_subprocess(*args, popen=True, **kw)
 
 
 def test_joint_run_killed_and_resumed(tiny_run, trained_seg, cohort_dir, normal_dir, tmp_path):

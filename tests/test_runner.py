@@ -3,11 +3,11 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from CLAIMLib.runner import ProcessRunner, claim_command, library_env, parse_progress, remove_outputs, run
+from conftest import alive, gone_soon
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="checks process ids with os.kill(pid, 0) (POSIX)")
 
@@ -51,32 +51,6 @@ def job(tmp_path):
         return [sys.executable, str(script), mode, str(out), str(steps), str(delay)]
 
     return argv, [out, out.with_suffix(".json")]
-
-
-def alive(pid: int) -> bool:
-    """Is the process running (a zombie waiting to be reaped counts as gone)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except (OSError, IndexError):
-            return False
-    return True
-
-
-def gone_soon(pid: int, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.02)
-    return not alive(pid)
 
 
 def poll_until(runner, condition, seconds=10.0):

@@ -2,7 +2,6 @@
 masks, synthesis, segmentation and bull's-eye tables come out as nodes on the input's grid, and the panels' job
 controller runs real child processes under PySide6."""
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from CLAIMLib.labels import case_from_arrays  # noqa: E402
 from CLAIMSlicerLib import dependencies, mrml  # noqa: E402
 from CLAIMSlicerLib.jobs import CommandJob  # noqa: E402
 from CLAIMSlicerLib.logic import CLAIMLogic, SMILEMaskEditorLogic  # noqa: E402
-from conftest import oblique_geometry, ring_labels  # noqa: E402
+from conftest import gone_soon, oblique_geometry, ring_labels  # noqa: E402
 
 
 @pytest.fixture
@@ -497,15 +496,7 @@ def test_job_controller_cancel_kills_the_process_tree(qt_widgets, tmp_path):
     assert not controller.running and not finished and controller.error is None
     assert status.text() == "test job: cancelled" and button.text() == "Synthesize"
     assert not job.workdir.exists()
-    grandchild = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(grandchild, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
+    if not gone_soon(int(pid_file.read_text()), 10):
         pytest.fail("the grandchild process survived the cancel")
 
 

@@ -402,14 +402,20 @@ def read_config(path) -> JointConfig:
 
 
 # ------------------------------------------------------------------------------------------------ training
-def _cases(folder, role):
-    """The folder's pathological cases (with scar) or normal ones (without): one folder may serve for both."""
-    files = [f for f in discover_cases(folder) if f.image is not None and f.labels is not None]
-    cases = [load_case(f) for f in files]
-    cases = [c for c in cases if (c.volume_ml("scar") > 0) == (role == "pathological")]
-    if not cases:
-        raise InputError(folder, f"holds no {role} case with an image and labels")
-    return cases
+def _cases(pathological_folder, normal_folder) -> tuple[list, list]:
+    """The pathological cases (with scar) of one folder and the normal ones (without) of another. One folder may
+    serve for both; each is read once."""
+    read = {}
+    groups = []
+    for folder, role in ((pathological_folder, "pathological"), (normal_folder, "normal")):
+        key = str(Path(folder).resolve())
+        if key not in read:
+            read[key] = [load_case(f) for f in discover_cases(folder) if f.image is not None and f.labels is not None]
+        cases = [c for c in read[key] if (c.volume_ml("scar") > 0) == (role == "pathological")]
+        if not cases:
+            raise InputError(folder, f"holds no {role} case with an image and labels")
+        groups.append(cases)
+    return groups[0], groups[1]
 
 
 def _append(path: Path, fields, row: dict) -> None:
@@ -427,8 +433,8 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
     from .diffusion.train import _restore_rng, _rng_state, _save, _truncate_log
     from .progress import track
     from .segmentation.nnunet import ensure_torchvision
-    from .smile import SmileSpec, generate, prepare_subject
-    from .aha import aha_segments
+    from .diffusion.sample import resolve_checkpoint
+    from .smile import SmileSpec, case_subject, generate
 
     ensure_torchvision()
     out = Path(config.out)
@@ -437,10 +443,7 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
         raise InputError(out, "already holds a joint run; pass --resume to continue it, or choose another out")
     if resume and not ckpt_path.is_file():
         raise InputError(ckpt_path, "no checkpoint to resume from")
-    gen_file = Path(config.generator)
-    gen_file = gen_file / "checkpoint.pt" if gen_file.is_dir() else gen_file
-    if not gen_file.is_file():
-        raise InputError(gen_file, "no such generator checkpoint")
+    gen_file = resolve_checkpoint(config.generator, "generator checkpoint")
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if ddp:
@@ -484,8 +487,7 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
 
     # data: pathological slices for the generator; SMILE subjects of training cases for online synthesis; fixed
     # SMILE masks on held-out normal cases for validation
-    pathological = _cases(config.pathological, "pathological")
-    normal = _cases(config.normal, "normal")
+    pathological, normal = _cases(config.pathological, config.normal)
     order = np.random.default_rng(config.seed).permutation(len(normal))
     n_val = min(config.val_cases, max(len(normal) - 1, 0))
     val_cases = [normal[i] for i in order[:n_val]]
@@ -496,13 +498,11 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
                            if len(b)])
     subjects = []
     for c in pathological + train_normal:
-        r = aha_segments(c.myocardium, c.mask("cavity"), c.geometry, image=c.image, rv=c.masks.get("rv"))
-        subjects.append((c, prepare_subject(c.myocardium, c.mask("cavity"), c.geometry, r)))
+        subjects.append((c, case_subject(c)))
     val_rng = np.random.default_rng([config.seed, 7])
     val = []
     for c in val_cases:
-        r = aha_segments(c.myocardium, c.mask("cavity"), c.geometry, image=c.image, rv=c.masks.get("rv"))
-        m = generate(val_rng, prepare_subject(c.myocardium, c.mask("cavity"), c.geometry, r), SmileSpec())
+        m = generate(val_rng, case_subject(c), SmileSpec())
         b = case_batch(c, cfg, m.scar, m.mvo, only_scarred=True, with_mvo=with_mvo)
         val.append(Batch(*(t.to(dev) for t in (getattr(b, f) for f in Batch.__dataclass_fields__))))
 

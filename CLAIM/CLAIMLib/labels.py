@@ -221,3 +221,23 @@ def case_from_arrays(case_id: str, image: np.ndarray | None, labels: np.ndarray,
         if image.shape != labels.shape:
             raise InputError(labels_source, f"image and labels differ in shape {image.shape} vs {labels.shape}")
     return Case(case_id, geometry, image, masks, scheme, dict(sources or {}))
+
+
+def scar_from_labels(array: np.ndarray, geometry: Geometry, scheme: LabelScheme | None = None,
+                     source="mask") -> tuple[np.ndarray, np.ndarray]:
+    """(scar, MVO) of a scar mask or label map on ``geometry``: values 0/1 are a plain scar mask (no MVO); other
+    values are read as labels (EMIDEC, MyoPS or ``scheme``), scar being infarct + MVO."""
+    array = np.asarray(array)
+    if set(np.unique(array).tolist()) <= {0, 1}:
+        return array > 0, np.zeros(array.shape, bool)
+    m = case_from_arrays(str(source), None, array, geometry, scheme, labels_source=source)
+    return m.mask("scar"), m.mask("mvo")
+
+
+def check_scar_mask(scar: np.ndarray, myocardium: np.ndarray, source) -> None:
+    """Refuse a scar mask to paint that is empty or reaches outside the myocardium (InputError naming ``source``)."""
+    if not scar.any():
+        raise InputError(source, "holds no scar voxel")
+    outside = scar & ~myocardium
+    if outside.any():
+        raise InputError(source, f"{int(outside.sum())} scar voxels lie outside the myocardium")

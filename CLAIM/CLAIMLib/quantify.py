@@ -88,6 +88,13 @@ def quantify(aha: np.ndarray, myocardium: np.ndarray, scar: np.ndarray | None, g
     return {"segments": rows, "totals": totals}
 
 
+def mean_table(tables: list, column: str = "scar_ml") -> dict:
+    """The per-segment mean of ``column`` over several ``quantify`` tables (a table ``values`` and the bull's-eye
+    read)."""
+    return {"segments": [{"segment": s, column: float(np.mean([t["segments"][s - 1][column] for t in tables]))}
+                         for s in range(1, 18)]}
+
+
 def values(table: dict, column: str) -> dict:
     """segment -> value of one column, for a bull's-eye."""
     return {r["segment"]: r[column] for r in table["segments"]}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .aha import TERRITORIES
+from .aha import TERRITORIES, aha_segments
 
 EMIDEC_SCAR_ML = (23.68, 15.81)  # mean, sd of scar volume per case (Lalande et al. 2020)
 DEFAULT_VOLUME_RANGE = (EMIDEC_SCAR_ML[0] - EMIDEC_SCAR_ML[1], EMIDEC_SCAR_ML[0] + EMIDEC_SCAR_ML[1])
@@ -259,6 +259,15 @@ class SmileResult:
     scar: np.ndarray  # bool, MVO included
     mvo: np.ndarray  # bool
     record: dict = field(default_factory=dict)
+
+
+
+def case_subject(case) -> Subject:
+    """The SMILE subject of a case (``labels.Case``): its AHA segments from its own labels, image and RV mask (when
+    it has one), then ``prepare_subject``."""
+    cavity = case.masks.get("cavity")
+    result = aha_segments(case.myocardium, cavity, case.geometry, image=case.image, rv=case.masks.get("rv"))
+    return prepare_subject(case.myocardium, cavity, case.geometry, result)
 
 
 def _pattern_region(subject: Subject, pattern: str, extent: float) -> np.ndarray:

@@ -21,14 +21,13 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import slicer
 
 from CLAIMLib.errors import InputError
 from CLAIMLib.info import case_info, format_info
-from CLAIMLib.labels import Case, parse_scheme
+from CLAIMLib.labels import Case, check_scar_mask, parse_scheme
 
 from . import mrml
 from .jobs import CommandJob, claim_argv, temporary_folder
@@ -263,27 +262,22 @@ class CLAIMLogic(CaseNodeLogic):
         case = self.caseFromNodes(volumeNode, labelNode, scheme)
         raw = mrml.array_from_volume_node(volumeNode)
         scar, mvo = mrml.scar_from_node(maskNode, volumeNode)
-        if not scar.any():
-            raise InputError(maskNode.GetName(), "holds no scar voxel")
-        outside = scar & ~case.myocardium
-        if outside.any():
-            raise InputError(maskNode.GetName(), f"{int(outside.sum())} scar voxels lie outside the myocardium")
+        check_scar_mask(scar, case.myocardium, maskNode.GetName())
         return case, raw, scar, mvo & scar
 
     @staticmethod
     def _synthesisOptions(sampler, steps, brightness) -> dict:
-        from CLAIMLib.commands.models import _synthesis_options
+        from CLAIMLib.diffusion.sample import synthesis_options
 
-        return _synthesis_options(SimpleNamespace(sampler=sampler, steps=steps, brightness=brightness or None,
-                                                  jump=5, resample=5))
+        return synthesis_options(sampler, steps, brightness or None)
 
     def _generator(self, checkpoint, device):
-        from CLAIMLib.commands.models import _load_generator
+        from CLAIMLib.diffusion.sample import load_generator, resolve_checkpoint
 
-        path = Path(checkpoint)
-        key = (str(path.resolve()), path.stat().st_mtime if path.exists() else None, _device(device))
+        path = resolve_checkpoint(checkpoint)
+        key = (str(path.resolve()), path.stat().st_mtime, _device(device))
         if key not in self._generators:
-            self._generators = {key: _load_generator(path, _device(device))}  # one generator in memory at a time
+            self._generators = {key: load_generator(path, _device(device))}  # one generator in memory at a time
         return self._generators[key]
 
     def _addSyntheticVolume(self, volumeNode, image, record):
@@ -319,8 +313,9 @@ class CLAIMLogic(CaseNodeLogic):
 
         case, raw, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
         self._synthesisOptions(sampler, steps, brightness)  # bad options fail here, before any process starts
-        if not Path(checkpoint).exists():
-            raise InputError(checkpoint, "no such checkpoint")
+        from CLAIMLib.diffusion.sample import resolve_checkpoint
+
+        resolve_checkpoint(checkpoint)
         work = temporary_folder("claim-synthesis-")
         try:
             g = case.geometry

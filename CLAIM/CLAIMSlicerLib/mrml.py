@@ -15,7 +15,8 @@ import vtk
 
 from CLAIMLib.errors import InputError
 from CLAIMLib.geometry import Geometry
-from CLAIMLib.labels import Case, LabelScheme, case_from_arrays, labels_from_named_masks, structure_for_segment_name
+from CLAIMLib.labels import (Case, LabelScheme, case_from_arrays, labels_from_named_masks, scar_from_labels,
+                            structure_for_segment_name)
 
 # DICOM terminology (Slicer's "Segmentation category and type" format). SNOMED CT codes; MVO has no SNOMED code in
 # Slicer's lists, so it uses a private coding scheme ("99" prefix, as DICOM prescribes for private schemes).
@@ -234,13 +235,8 @@ def scar_from_node(node, reference_volume_node, scheme: LabelScheme | None = Non
             elif structure == "mvo":
                 mvo |= mask
         return scar | mvo, mvo
-    array = labelmap_on_grid(node, reference_volume_node)
-    values = set(np.unique(array).tolist())
-    if values <= {0, 1}:
-        return array > 0, np.zeros(array.shape, bool)
-    case = case_from_arrays(node.GetName(), None, array, geometry_from_volume_node(reference_volume_node), scheme,
-                            labels_source=node.GetName())
-    return case.mask("scar"), case.mask("mvo")
+    return scar_from_labels(labelmap_on_grid(node, reference_volume_node),
+                            geometry_from_volume_node(reference_volume_node), scheme, node.GetName())
 
 
 def labelmap_on_grid(label_node, volume_node) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import qt
 
-from .bullseye_picker import _value
+from .bullseye_picker import _enum, _value
 
 
 def oneLine(error) -> str:
@@ -127,8 +127,7 @@ def showImage(label, path, width: int | None = None) -> None:
         label.setText(f"cannot read {path}")
         return
     w = int(width or max(200, _value(label, "width")))
-    label.setPixmap(pixmap.scaledToWidth(w, qt.Qt.SmoothTransformation if hasattr(qt.Qt, "SmoothTransformation")
-                                         else qt.Qt.TransformationMode.SmoothTransformation))
+    label.setPixmap(pixmap.scaledToWidth(w, _enum(qt.Qt, "SmoothTransformation", "TransformationMode")))
 
 
 SETTINGS_PREFIX = "CLAIM/"

@@ -125,6 +125,7 @@ def cmd_aha(args) -> int:
 def cmd_bullseye(args) -> int:
     from ..bullseye import plot, scar_panels
     from ..io import read_labels, read_volume, write_text
+    from ..labels import scar_from_labels
     from ..quantify import quantify, to_csv
 
     _check_suffix(args.out, (".png", ".svg"), "--out")
@@ -133,13 +134,7 @@ def cmd_bullseye(args) -> int:
     if args.scar:
         array, geometry, _ = read_labels(args.scar)
         _same_grid(geometry, case, args.scar)
-        values = set(np.unique(array).tolist())
-        if values <= {0, 1}:
-            scar, mvo = array > 0, None
-        else:
-            from ..labels import case_from_arrays
-            other = case_from_arrays("scar", None, array, geometry, _scheme(args), labels_source=args.scar)
-            scar, mvo = other.mask("scar"), other.masks.get("mvo")
+        scar, mvo = scar_from_labels(array, geometry, _scheme(args), args.scar)
     if args.aha:
         aha, geometry = read_volume(args.aha)
         _same_grid(geometry, case, args.aha)

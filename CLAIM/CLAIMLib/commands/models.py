@@ -35,45 +35,22 @@ def cmd_train_diffusion(args) -> int:
     return 0
 
 
-def _load_generator(path, device=None):
-    from ..diffusion.sample import load
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise InputError(path, "no such checkpoint")
-    try:
-        return load(path, device)
-    except Exception as e:  # a file that is not one of our checkpoints
-        raise InputError(path, f"cannot be loaded as a CLAIM generator checkpoint ({type(e).__name__})") from None
-
-
 def _check_fold(fold: str) -> None:
     if fold != "all" and not (fold.isdigit() and 0 <= int(fold) <= 4):
         raise InputError("--fold", f"use 0-4 or all (got {fold})")
 
 
-def _check_sampler(sampler: str, steps) -> None:
-    if sampler not in ("ddim", "repaint"):
-        raise InputError("--sampler", f"unknown sampler '{sampler}' (ddim or repaint)")
-    if steps is not None and not 1 <= steps <= 50:
-        raise InputError("--steps", f"DDIM takes 1-50 steps (got {steps})")
-
-
 def _synthesis_options(args):
-    _check_sampler(args.sampler, args.steps)
-    if args.brightness is not None and not args.brightness > 0:
-        raise InputError("--brightness", f"must be positive (got {args.brightness})")
-    return {"sampler": args.sampler, "steps": args.steps or 50, "brightness": args.brightness,
-            "jump_length": args.jump, "jump_n_sample": args.resample}
+    from ..diffusion.sample import synthesis_options
+
+    return synthesis_options(args.sampler, args.steps, args.brightness, args.jump, args.resample)
 
 
 def cmd_synthesize(args) -> int:
-    from ..diffusion.sample import synthesize
+    from ..diffusion.sample import load_generator, synthesize
     from ..io import (WRITE_SUFFIXES, CaseFiles, load_case, read_labels, read_volume, stem, volume_suffix,
                      write_json, write_volume)
-    from ..labels import EMIDEC, case_from_arrays
+    from ..labels import EMIDEC, check_scar_mask, scar_from_labels
 
     _check_suffix(args.out, WRITE_SUFFIXES, "--out")
     if args.out_labels:
@@ -83,18 +60,9 @@ def cmd_synthesize(args) -> int:
     raw, _ = read_volume(args.image)
     array, geometry, file_scheme = read_labels(args.mask)
     _same_grid(geometry, case, args.mask)
-    values = set(np.unique(array).tolist())
-    if values <= {0, 1}:
-        scar, mvo = array > 0, np.zeros(array.shape, bool)
-    else:
-        m = case_from_arrays("mask", None, array, geometry, file_scheme, labels_source=args.mask)
-        scar, mvo = m.mask("scar"), m.mask("mvo")
-    if not scar.any():
-        raise InputError(args.mask, "holds no scar voxel")
-    outside = scar & ~case.myocardium
-    if outside.any():
-        raise InputError(args.mask, f"{int(outside.sum())} scar voxels lie outside the myocardium")
-    bundle = _load_generator(args.model, args.device)
+    scar, mvo = scar_from_labels(array, geometry, file_scheme, args.mask)
+    check_scar_mask(scar, case.myocardium, args.mask)
+    bundle = load_generator(args.model, args.device)
     image, record = synthesize(bundle, case, scar, mvo, seed=args.seed, volume=raw, **options)
     masks = dict(case.masks, scar=scar | case.mask("scar"), mvo=mvo | case.mask("mvo"))
     labels = EMIDEC.encode(masks, case.geometry.shape)
@@ -114,6 +82,7 @@ def cmd_synthesize(args) -> int:
 
 def cmd_synthesize_dataset(args) -> int:
     from ..diffusion.cohort import synthesize_cohort
+    from ..diffusion.sample import load_generator
     from ..io import discover_cases, load_case, read_volume
 
     options = _synthesis_options(args)
@@ -124,7 +93,7 @@ def cmd_synthesize_dataset(args) -> int:
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
     cases = [load_case(f, _scheme(args)) for f in files]  # check everything before writing anything
-    bundle = _load_generator(args.model, args.device)
+    bundle = load_generator(args.model, args.device)
     sources = [(case, read_volume(f.image)[0]) for f, case in zip(files, cases)]
     made = synthesize_cohort(sources, bundle, args.per_case, Path(args.out),
                              np.random.default_rng(args.seed), spec, **options)
@@ -219,7 +188,7 @@ def cmd_segment(args) -> int:
 def cmd_evaluate(args) -> int:
     from ..io import discover_cases, load_case, read_labels, stem, volume_suffix, write_text
     from ..labels import case_from_arrays
-    from ..segmentation.metrics import CLASSES, aggregate, case_metrics
+    from ..segmentation.metrics import CLASSES, aggregate, case_metrics, metric_rows
 
     pred_dir, gt_dir = Path(args.pred), Path(args.gt)
     for d in (pred_dir, gt_dir):
@@ -239,9 +208,7 @@ def cmd_evaluate(args) -> int:
         m = case_metrics(pred, truth)
         per_case.append(m)
         pairs.append((truth, pred))
-        for c, v in m.items():
-            rows.append({"case": cid, "class": c, **{k: v[k] for k in ("dice", "precision", "sensitivity",
-                                                                       "specificity", "hd95_mm", "volume_error_ml")}})
+        rows += metric_rows(cid, m)
     agg = aggregate(per_case)
     lines = [f"{len(common)} cases"]
     for c in CLASSES:
@@ -270,7 +237,7 @@ def _comparison_bullseye(pairs, path) -> None:
     """Mean scar volume per AHA segment: ground truth / prediction / difference (AHA from the truth)."""
     from ..aha import aha_segments
     from ..bullseye import comparison_panels, plot
-    from ..quantify import quantify
+    from ..quantify import mean_table, quantify
 
     _check_suffix(path, (".png", ".svg"), "--bullseye")
     truth_tables, pred_tables = [], []
@@ -280,10 +247,6 @@ def _comparison_bullseye(pairs, path) -> None:
         truth_tables.append(quantify(r.labels, truth.myocardium, truth.mask("scar"), truth.geometry))
         pred_tables.append(quantify(r.labels, truth.myocardium, pred.mask("scar"), truth.geometry))
 
-    def mean_table(tables):
-        return {"segments": [{"segment": s, "scar_ml": float(np.mean([t["segments"][s - 1]["scar_ml"]
-                                                                       for t in tables]))} for s in range(1, 18)]}
-
     plot(comparison_panels(mean_table(truth_tables), mean_table(pred_tables)), path,
          suptitle=f"Mean scar volume per segment over {len(pairs)} cases")
 
@@ -292,13 +255,14 @@ QUICK_COHORT = (10, 5)  # pathological, normal phantoms of `claim experiment --q
 
 
 def cmd_experiment(args) -> int:
+    from ..diffusion.sample import check_sampler, resolve_checkpoint
     from ..segmentation.experiment import ExperimentOptions, parse_settings, run_experiment
 
     settings = parse_settings(args.settings)
     _check_fold(args.fold)
     if not 0 < args.test_fraction < 1:
         raise InputError("--test-fraction", f"must lie between 0 and 1 (got {args.test_fraction})")
-    _check_sampler(args.sampler, args.steps)
+    check_sampler(args.sampler, args.steps)
     if not 1 <= args.dataset_id <= 1000 - 4:
         raise InputError("--dataset-id", f"use 1-996 (got {args.dataset_id})")
     out = Path(args.out)
@@ -313,26 +277,18 @@ def cmd_experiment(args) -> int:
         if value is not None and not Path(value).is_dir():
             raise InputError(value, "no such folder")
     if generator is not None:
-        generator = Path(generator) / "checkpoint.pt" if Path(generator).is_dir() else Path(generator)
-        if not generator.is_file():
-            raise InputError(generator, "no such checkpoint")
+        generator = resolve_checkpoint(generator)
     if pathological is None:
         pathological, normal = _quick_cohort(out / "phantom", args.seed)
     if generator is None:
         steps = args.diffusion_steps
 
-        def generator(train_folder):
+        def generator(train_folder):  # trained once; a rerun resumes it, or finds it done
             from ..diffusion.train import train
 
             run = out / "diffusion_run"
-            done = run / "checkpoint.pt"
-            if done.is_file():
-                import torch
-
-                if torch.load(done, map_location="cpu", weights_only=False)["step"] >= steps:
-                    return done
             return train(train_folder, run, "tiny", steps=steps, seed=args.seed, sample_every=0,
-                         resume=done.is_file(), device=args.device)["checkpoint"]
+                         resume=(run / "checkpoint.pt").is_file(), device=args.device)["checkpoint"]
 
     options = ExperimentOptions(
         settings=settings, test_fraction=args.test_fraction, seed=args.seed,

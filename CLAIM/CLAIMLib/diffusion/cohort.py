@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..aha import aha_segments
 from ..io import write_case, write_json
 from ..labels import EMIDEC, case_from_arrays
 from ..progress import track
-from ..smile import SmileSpec, generate, prepare_subject
+from ..smile import SmileSpec, case_subject, generate
 from .sample import Bundle, synthesize
 
 
@@ -32,9 +31,7 @@ def synthesize_cohort(sources, bundle: Bundle, per_case: int, out, rng: np.rando
     """
     made = []
     for case, volume in track(list(sources), stage=stage):
-        r = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.image,
-                         rv=case.masks.get("rv"))
-        subject = prepare_subject(case.myocardium, case.masks.get("cavity"), case.geometry, r)
+        subject = case_subject(case)
         for i in range(per_case):
             mask = generate(rng, subject, spec)
             seed = int(rng.integers(2 ** 31))

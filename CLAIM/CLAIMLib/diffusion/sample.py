@@ -11,10 +11,12 @@ it into the full volume at the mask's voxels only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..progress import emit
 from .data import Slices, case_slices, gaussian_histogram, write_back
 from .model import build_model, build_schedulers, get_config
@@ -44,6 +46,43 @@ class Bundle:
                           torch.cat([background, background]), torch.cat([hist, null]))
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
+
+
+def resolve_checkpoint(path, what: str = "checkpoint") -> Path:
+    """A generator checkpoint given as the file or as its run folder (``<run>/checkpoint.pt``); InputError if none."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise InputError(path, f"no such {what}")
+    return path
+
+
+def load_generator(path, device: str | None = None) -> Bundle:
+    """``load`` of a checkpoint given as the file or its run folder, with a one-line InputError for anything that is
+    not a CLAIM generator checkpoint."""
+    path = resolve_checkpoint(path)
+    try:
+        return load(path, device)
+    except Exception as e:  # a file that is not one of our checkpoints
+        raise InputError(path, f"cannot be loaded as a CLAIM generator checkpoint ({type(e).__name__})") from None
+
+
+def check_sampler(sampler: str, steps) -> None:
+    if sampler not in ("ddim", "repaint"):
+        raise InputError("--sampler", f"unknown sampler '{sampler}' (ddim or repaint)")
+    if steps is not None and not 1 <= steps <= 50:
+        raise InputError("--steps", f"DDIM takes 1-50 steps (got {steps})")
+
+
+def synthesis_options(sampler: str = "ddim", steps: int | None = None, brightness: float | None = None,
+                      jump: int = 5, resample: int = 5) -> dict:
+    """Checked keyword options of ``synthesize`` (the CLI's and the Slicer module's)."""
+    check_sampler(sampler, steps)
+    if brightness is not None and not brightness > 0:
+        raise InputError("--brightness", f"must be positive (got {brightness})")
+    return {"sampler": sampler, "steps": steps or 50, "brightness": brightness, "jump_length": jump,
+            "jump_n_sample": resample}
 
 
 def load(path, device: str | None = None) -> Bundle:

@@ -106,8 +106,20 @@ def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int
     cfg = get_config(config)
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT
+    state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(ckpt_path, "no checkpoint to resume from")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        cfg = get_config(state["config"])
+    elif ckpt_path.is_file():
+        raise InputError(out, "already holds a run; pass --resume to continue it, or choose another --out")
+    steps = int(steps if steps is not None else (state["total_steps"] if state else 1000))
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
+    rank = int(os.environ.get("RANK", "0")) if ddp else 0
+    if state and int(state["step"]) >= steps:  # a finished run: nothing to load or train
+        return {"step": int(state["step"]), "loss": float("nan"), "seconds": 0.0, "slices": 0,
+                "checkpoint": str(ckpt_path), "rank": rank}
     if ddp:
         import torch.distributed as dist
 
@@ -118,15 +130,6 @@ def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int
             torch.cuda.set_device(local)
             device = f"cuda:{local}"
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    state = None
-    if resume:
-        if not ckpt_path.is_file():
-            raise InputError(ckpt_path, "no checkpoint to resume from")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        cfg = get_config(state["config"])
-    elif ckpt_path.is_file():
-        raise InputError(out, "already holds a run; pass --resume to continue it, or choose another --out")
-    steps = int(steps if steps is not None else (state["total_steps"] if state else 1000))
     batch = int(batch or cfg["batch"])
     save_every = int(save_every or cfg["save_every"])
     sample_every = int(sample_every if sample_every is not None else cfg["sample_every"])

@@ -31,11 +31,11 @@ from ..errors import InputError
 from ..io import atomic_dir, discover_cases, load_case, read_volume, write_json, write_text, write_volume
 from ..progress import emit
 from ..smile import SmileSpec
+from .metrics import METRICS
 
 SETTINGS = {"P": ("P",), "P+N1": ("P", "N1"), "P+N2": ("P", "N2"), "P+P1+N2": ("P", "P1", "N2")}
 PAPER_NAMES = {"P": "P", "P+N1": "P+N'", "P+N2": "P+N''", "P+P1+N2": "P+P'+N''"}
 PER_CASE = {"N1": 2, "N2": 5, "P1": 1}  # synthetic cases per source case
-METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml")
 
 
 @dataclass
@@ -217,7 +217,7 @@ def _evaluate(preds: dict, truths: dict):
     from ..aha import aha_segments
     from ..labels import case_from_arrays
     from ..quantify import quantify
-    from .metrics import aggregate, case_metrics
+    from .metrics import aggregate, case_metrics, metric_rows
     from .nnunet import labels_scheme
 
     rows, per, pathological, tables = [], [], [], {}
@@ -231,15 +231,9 @@ def _evaluate(preds: dict, truths: dict):
                                rv=truth.masks.get("rv")).labels
             tables[cid] = (quantify(aha, truth.myocardium, truth.mask("scar"), truth.geometry),
                            quantify(aha, truth.myocardium, pred.mask("scar"), truth.geometry))
-        for c, v in m.items():
-            rows.append({"case": cid, "class": c, **{k: v[k] for k in METRICS}})
+        rows += metric_rows(cid, m)
     summary = {"all": aggregate(per), "pathological": aggregate(pathological) if pathological else {}}
     return summary, rows, tables
-
-
-def _mean_table(tables: list) -> dict:
-    return {"segments": [{"segment": s, "scar_ml": float(np.mean([t["segments"][s - 1]["scar_ml"] for t in tables]))}
-                         for s in range(1, 18)]}
 
 
 def _fmt(a: dict, key: str, digits: int = 3) -> str:
@@ -250,7 +244,7 @@ def _fmt(a: dict, key: str, digits: int = 3) -> str:
 
 def _write_results(out: Path, settings, results, per_case, tables, truths, split) -> None:
     from ..bullseye import plot
-    from ..quantify import values
+    from ..quantify import mean_table, values
 
     cols = ["setting", "paper_name", "train_real", "train_synthetic", "test_cases", "test_pathological"]
     cols += [f"scar_{m}_{s}" for m in METRICS for s in ("mean", "sd")]
@@ -292,8 +286,8 @@ def _write_results(out: Path, settings, results, per_case, tables, truths, split
 
     if tables:
         cids = sorted(next(iter(tables.values())))
-        truth = values(_mean_table([tables[settings[0]][c][0] for c in cids]), "scar_ml")
-        preds = {s: values(_mean_table([tables[s][c][1] for c in cids]), "scar_ml") for s in settings}
+        truth = values(mean_table([tables[settings[0]][c][0] for c in cids]), "scar_ml")
+        preds = {s: values(mean_table([tables[s][c][1] for c in cids]), "scar_ml") for s in settings}
         hi = max(list(truth.values()) + [v for p in preds.values() for v in p.values()] + [1e-6])
         lim = max([abs(p[k] - truth[k]) for p in preds.values() for k in truth] + [1e-6])
         top = [{"values": truth, "title": "ground truth", "unit": "mL", "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}]

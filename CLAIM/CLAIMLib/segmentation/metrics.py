@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 CLASSES = ("cavity", "myocardium", "scar", "mvo")
+METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml")
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
@@ -69,6 +70,11 @@ def case_metrics(pred_case, truth_case) -> dict:
     return out
 
 
+def metric_rows(case_id: str, metrics: dict) -> list[dict]:
+    """One row per class of a case's ``case_metrics``: case, class and every metric (the per-case CSVs)."""
+    return [{"case": case_id, "class": c, **{k: v[k] for k in METRICS}} for c, v in metrics.items()]
+
+
 def aggregate(per_case: list[dict]) -> dict:
     """Mean, standard deviation and count per class and metric (HD95: over the cases where it is defined)."""
     out = {}
@@ -77,7 +83,7 @@ def aggregate(per_case: list[dict]) -> dict:
         if not rows:
             continue
         out[c] = {}
-        for key in ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml"):
+        for key in METRICS:
             v = np.array([r[key] for r in rows], float)
             ok = ~np.isnan(v)
             out[c][key] = {"mean": float(v[ok].mean()) if ok.any() else float("nan"),
