@@ -1,8 +1,9 @@
 """CLAIM: scar synthesis, one-click scar segmentation and bull's-eye plots for LGE cardiac MRI.
 
-The module is thin: the work lives in CLAIMLib (pure Python) and the node conversions and Logic in CLAIMSlicerLib.
-Synthesis and segmentation run ``PythonSlicer -m CLAIMLib ...`` in a child process, so Slicer stays responsive and
-Cancel kills the job.
+The module is thin: the work lives in CLAIMLib (pure Python); the node conversions and the Logic, what the panel's
+buttons do (``CLAIMSlicerLib.handlers.CLAIMPanelHandlers``) and the sample data in CLAIMSlicerLib. This file wires
+the panel: its parameter node, its .ui, and its buttons to the handlers. Synthesis and segmentation run
+``PythonSlicer -m CLAIMLib ...`` in a child process, so Slicer stays responsive and Cancel kills the job.
 """
 from __future__ import annotations
 
@@ -19,12 +20,10 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-from CLAIMSlicerLib import dependencies, selftest
+from CLAIMSlicerLib import dependencies, sampledata, selftest
+from CLAIMSlicerLib.handlers import CLAIMPanelHandlers
 from CLAIMSlicerLib.logic import CLAIMLogic
 from CLAIMSlicerLib.panel import ParameterNodePanel
-
-SAMPLE_NAME = "CLAIMPhantom"
-SAMPLE_SEED = 7
 
 
 class CLAIM(ScriptedLoadableModule):
@@ -53,31 +52,7 @@ class CLAIM(ScriptedLoadableModule):
             "Based on CLAIM (Ramzan et al., 2025) and LeFusion (Zhang et al., ICLR 2025). "
             "EMIDEC data: Lalande et al., Data 2020.")
         if getattr(slicer, "app", None) is not None:
-            slicer.app.connect("startupCompleted()", registerSampleData)
-
-
-def registerSampleData():
-    """The CLAIM phantom in the Sample Data module: generated locally by CLAIMLib.phantom, nothing downloaded."""
-    import SampleData
-
-    SampleData.SampleDataLogic.registerCustomSampleDataSource(
-        category="CLAIM", sampleName=SAMPLE_NAME,
-        uris=f"claim-phantom:seed={SAMPLE_SEED}",  # never fetched: the custom loader below generates the case
-        fileNames=f"{SAMPLE_NAME}.nrrd", nodeNames=SAMPLE_NAME,
-        thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "CLAIM.png"),
-        customDownloader=loadPhantomSample)
-
-
-def loadPhantomSample(source=None):
-    """SampleData's loader: the phantom case (LGE volume and labels segmentation) into the scene."""
-    if dependencies.missing("core"):
-        from CLAIMSlicerLib.widgets import ensureDependencies
-
-        if not ensureDependencies("core"):
-            return []
-    volume, segmentation, _ = CLAIMLogic().addPhantomCase(seed=SAMPLE_SEED)
-    slicer.util.setSliceViewerLayers(background=volume, fit=True)
-    return [volume, segmentation]
+            slicer.app.connect("startupCompleted()", sampledata.registerSampleData)
 
 
 @parameterNodeWrapper
@@ -104,24 +79,26 @@ class CLAIMParameterNode:
     outputTable: Optional[vtkMRMLTableNode]
 
 
-def pathText(path) -> str:
-    """"" for an unset path parameter (pathlib.Path() is ".")."""
-    text = str(path) if path is not None else ""
-    return "" if text in ("", ".") else text
-
-
 class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: the .ui bound to ``CLAIMParameterNode``, its buttons connected to ``CLAIMPanelHandlers``.
+
+    ``logic`` and ``services`` (``CLAIMSlicerLib.services.PanelServices``) may be handed in; by default a
+    ``CLAIMLogic`` and Slicer's services.
+    """
+
     parameterNodeClass = CLAIMParameterNode
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, logic=None, services=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
+        self.logic, self.services = logic, services
+        self.handlers = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         import ctk
 
+        from CLAIMSlicerLib.services import slicerServices
         from CLAIMSlicerLib.widgets import JobController
 
         self.loadPanel("UI/CLAIM.ui")
@@ -129,137 +106,35 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
         self.ui.checkpointPathLineEdit.nameFilters = ["Checkpoints (*.pt)", "All files (*)"]
         self.ui.modelFolderPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs
 
-        self.logic = CLAIMLogic()
+        if self.logic is None:
+            self.logic = CLAIMLogic()
         self.synthesisJobs = JobController(self.ui.synthesizeButton, self.ui.synthesisProgressBar,
                                            self.ui.synthesisStatusLabel)
         self.segmentationJobs = JobController(self.ui.segmentButton, self.ui.segmentationProgressBar,
                                               self.ui.segmentationStatusLabel)
+        self.handlers = handlers = CLAIMPanelHandlers(self.logic, self.ui, lambda: self._parameterNode,
+                                                      self.synthesisJobs, self.segmentationJobs,
+                                                      self.services or slicerServices())
 
-        self.ui.loadPhantomButton.clicked.connect(self.onLoadPhantom)
-        self.ui.infoButton.clicked.connect(self.onInfo)
-        self.ui.synthesizeButton.clicked.connect(self.onSynthesize)
-        self.ui.segmentButton.clicked.connect(self.onSegment)
-        self.ui.bullseyeButton.clicked.connect(self.onBullseye)
+        self.ui.loadPhantomButton.clicked.connect(handlers.onLoadPhantom)
+        self.ui.infoButton.clicked.connect(handlers.onInfo)
+        self.ui.synthesizeButton.clicked.connect(handlers.onSynthesize)
+        self.ui.segmentButton.clicked.connect(handlers.onSegment)
+        self.ui.bullseyeButton.clicked.connect(handlers.onBullseye)
 
         self.initializeParameterNode()
 
     def stopJobs(self):
-        for jobs in (getattr(self, "synthesisJobs", None), getattr(self, "segmentationJobs", None)):
-            if jobs is not None:
-                jobs.cancel()
+        if self.handlers is not None:
+            self.handlers.stopJobs()
 
     def initializeParameterNode(self):
-        from CLAIMSlicerLib.widgets import rememberedPath
-
         super().initializeParameterNode()
-        p = self._parameterNode
-        if not pathText(p.checkpoint) and rememberedPath("diffusionCheckpoint"):
-            p.checkpoint = pathlib.Path(rememberedPath("diffusionCheckpoint"))
-        if not pathText(p.modelFolder) and rememberedPath("nnUNetModelFolder"):
-            p.modelFolder = pathlib.Path(rememberedPath("nnUNetModelFolder"))
+        self.handlers.restoreRememberedPaths()
 
     def onParameterNodeModified(self, caller=None, event=None):
-        self.updateButtons()
-
-    def updateButtons(self, caller=None, event=None):
-        p = self._parameterNode
-        if p is None:
-            return
-        case = bool(p.inputVolume and p.inputLabels)
-        self.ui.infoButton.enabled = case
-        self.ui.synthesizeButton.enabled = self.synthesisJobs.running or (
-            case and bool(p.scarMask) and bool(pathText(p.checkpoint)))
-        self.ui.segmentButton.enabled = self.segmentationJobs.running or (
-            bool(p.segmentationVolume or p.inputVolume) and bool(pathText(p.modelFolder)))
-        self.ui.bullseyeButton.enabled = case
-
-    # ------------------------------------------------------------------------------------------------ case
-    def onLoadPhantom(self):
-        with slicer.util.tryWithErrorDisplay("Cannot generate the phantom case.", waitCursor=True):
-            if not self.ensureDependencies("core"):
-                return
-            volume, segmentation, _ = self.logic.addPhantomCase(seed=self._parameterNode.phantomSeed)
-            self._parameterNode.inputVolume, self._parameterNode.inputLabels = volume, segmentation
-            slicer.util.setSliceViewerLayers(background=volume, fit=True)
-            self.onInfo()
-
-    def onInfo(self):
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Cannot read the case.", waitCursor=True):
-            if not self.ensureDependencies("core"):
-                return
-            self.ui.infoTextEdit.setPlainText(self.logic.infoText(p.inputVolume, p.inputLabels,
-                                                                  p.labelScheme or None))
-
-    # ------------------------------------------------------------------------------------------------ jobs
-    def onSynthesize(self):
-        if self.synthesisJobs.running:
-            self.synthesisJobs.cancel()
-            return
-        from CLAIMSlicerLib.widgets import rememberPath
-
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Cannot start the synthesis.", waitCursor=True):
-            if not self.ensureDependencies("synthesis"):
-                return
-            rememberPath("diffusionCheckpoint", pathText(p.checkpoint))
-            job = self.logic.synthesizeCommand(p.inputVolume, p.inputLabels, p.scarMask, pathText(p.checkpoint),
-                                               p.sampler, p.steps, p.synthesisSeed, p.brightness or None, p.device,
-                                               p.labelScheme or None)
-            self.synthesisJobs.start(job, onSuccess=self.onSynthesized, onFailure=self.onJobFailed)
-        self.updateButtons()
-
-    def onSynthesized(self, node):
-        slicer.util.setSliceViewerLayers(background=node)
-        if not self._parameterNode.segmentationVolume:
-            self._parameterNode.segmentationVolume = node
-        self.updateButtons()
-
-    def onSegment(self):
-        if self.segmentationJobs.running:
-            self.segmentationJobs.cancel()
-            return
-        from CLAIMSlicerLib.widgets import rememberPath
-
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Cannot start the segmentation.", waitCursor=True):
-            if not self.ensureDependencies("segmentation"):
-                return
-            rememberPath("nnUNetModelFolder", pathText(p.modelFolder))
-            job = self.logic.segmentCommand(p.segmentationVolume or p.inputVolume, pathText(p.modelFolder), p.device)
-            self.segmentationJobs.start(job, onSuccess=self.onSegmented, onFailure=self.onJobFailed)
-        self.updateButtons()
-
-    def onSegmented(self, node):
-        if not self._parameterNode.bullseyeScar:
-            self._parameterNode.bullseyeScar = node
-        self.updateButtons()
-
-    def onJobFailed(self, message):
-        self.updateButtons()
-        slicer.util.errorDisplay(message)
-
-    # ------------------------------------------------------------------------------------------------ bull's-eye
-    def onBullseye(self):
-        from CLAIMSlicerLib.widgets import showImage
-
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Cannot compute the bull's-eye.", waitCursor=True):
-            if not self.ensureDependencies("core"):
-                return
-            table, png = self.logic.bullseye(p.inputVolume, p.inputLabels, p.bullseyeScar, rvPointsNode=p.rvPoints,
-                                             scheme=p.labelScheme or None, tableNode=p.outputTable)
-            p.outputTable = table
-            showImage(self.ui.bullseyeImageLabel, png)
-            from CLAIMSlicerLib.mrml import get_record
-
-            totals = get_record(table)["totals"]
-            self.ui.bullseyeStatusLabel.setText(
-                f"Scar {totals['scar_ml']:.2f} mL of {totals['myocardium_ml']:.1f} mL myocardium "
-                f"({totals['scar_percent']:.1f}%), MVO {totals['mvo_ml']:.2f} mL; table '{table.GetName()}'.")
-            selection = slicer.app.applicationLogic().GetSelectionNode()
-            selection.SetActiveTableID(table.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
+        if self.handlers is not None:
+            self.handlers.updateButtons()
 
 
 # ---------------------------------------------------------------------------------------------------- tests
@@ -316,8 +191,8 @@ class CLAIMTest(ScriptedLoadableModuleTest):
         selftest.requireSlicerApplication(self)
         import SampleData
 
-        registerSampleData()
-        source = SampleData.SampleDataLogic().sourceForSampleName(SAMPLE_NAME)
+        sampledata.registerSampleData()
+        source = SampleData.SampleDataLogic().sourceForSampleName(sampledata.SAMPLE_NAME)
         self.assertIsNotNone(source)
         nodes = source.customDownloader(source)
         self.assertEqual(sorted(n.GetClassName() for n in nodes),

@@ -1,7 +1,9 @@
 """SMILEMaskEditor: pick AHA segments on a bull's-eye and grow a clinically guided scar mask (SMILE).
 
-The module is thin: the work lives in CLAIMLib (pure Python) and the node conversions and Logic in CLAIMSlicerLib,
-both installed with the CLAIM module of this extension.
+The module is thin: the work lives in CLAIMLib (pure Python); the node conversions and the Logic, what the panel's
+buttons do (``CLAIMSlicerLib.handlers.SMILEPanelHandlers``) and the bull's-eye picker in CLAIMSlicerLib, both
+installed with the CLAIM module of this extension. This file wires the panel: its parameter node, its .ui, the
+picker, and its buttons to the handlers.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
 from slicer.util import VTKObservationMixin
 
 from CLAIMSlicerLib import dependencies, selftest
+from CLAIMSlicerLib.handlers import SMILEPanelHandlers, parseSegments
 from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
 from CLAIMSlicerLib.panel import ParameterNodePanel
 
@@ -59,124 +62,50 @@ class SMILEMaskEditorParameterNode:
     outputAHA: Optional[vtkMRMLLabelMapVolumeNode]
 
 
-def segmentsText(segments) -> str:
-    return ",".join(str(s) for s in sorted(segments))
-
-
-def parseSegments(text: str) -> list[int]:
-    return sorted({int(v) for v in (text or "").replace(" ", "").split(",") if v})
-
-
 class SMILEMaskEditorWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: the .ui bound to ``SMILEMaskEditorParameterNode``, the bull's-eye picker, and the buttons
+    connected to ``SMILEPanelHandlers``.
+
+    ``logic`` and ``services`` (``CLAIMSlicerLib.services.PanelServices``) may be handed in; by default a
+    ``SMILEMaskEditorLogic`` and Slicer's services.
+    """
+
     parameterNodeClass = SMILEMaskEditorParameterNode
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, logic=None, services=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._updatingPicker = False
+        self.logic, self.services = logic, services
+        self.handlers = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         from CLAIMSlicerLib.bullseye_picker import BullseyePicker
+        from CLAIMSlicerLib.services import slicerServices
 
         self.loadPanel("UI/SMILEMaskEditor.ui")
         self.picker = BullseyePicker()
         self.ui.bullseyeFrame.layout().addWidget(self.picker)
-        self.picker.addSelectionCallback(self.onPickerChanged)
 
-        self.logic = SMILEMaskEditorLogic()
+        if self.logic is None:
+            self.logic = SMILEMaskEditorLogic()
+        self.handlers = handlers = SMILEPanelHandlers(self.logic, self.ui, lambda: self._parameterNode,
+                                                      self.picker, self.services or slicerServices())
+        self.picker.addSelectionCallback(handlers.onPickerChanged)
 
         self.ui.ladButton.clicked.connect(lambda: self.picker.selectTerritory("LAD"))
         self.ui.rcaButton.clicked.connect(lambda: self.picker.selectTerritory("RCA"))
         self.ui.lcxButton.clicked.connect(lambda: self.picker.selectTerritory("LCX"))
-        self.ui.randomButton.clicked.connect(self.onRandomAdjacent)
+        self.ui.randomButton.clicked.connect(handlers.onRandomAdjacent)
         self.ui.clearButton.clicked.connect(self.picker.clearSelection)
-        self.ui.generateButton.clicked.connect(self.onGenerate)
-        self.ui.newSeedButton.clicked.connect(self.onNewSeed)
+        self.ui.generateButton.clicked.connect(handlers.onGenerate)
+        self.ui.newSeedButton.clicked.connect(handlers.onNewSeed)
 
         self.initializeParameterNode()
 
-    # ------------------------------------------------------------------------------------------------ state
     def onParameterNodeModified(self, caller=None, event=None):
-        p = self._parameterNode
-        if p is None:
-            return
-        segments = parseSegments(p.segments)
-        if segments != self.picker.selectedSegments():
-            self._updatingPicker = True
-            try:
-                self.picker.setSelectedSegments(segments)
-            finally:
-                self._updatingPicker = False
-        self.ui.selectedSegmentsLabel.setText(
-            f"Segments {', '.join(map(str, segments))}" if segments else "No segment selected (click the bull's-eye)")
-        ready = bool(p.inputVolume and p.inputLabels and segments)
-        self.ui.generateButton.enabled = ready
-        self.ui.newSeedButton.enabled = ready
-        self.ui.generateButton.toolTip = ("Grow the scar mask" if ready else
-                                          "Select an LGE volume, its labels and at least one AHA segment.")
-
-    def onPickerChanged(self, selected):
-        if self._parameterNode is not None and not self._updatingPicker:
-            self._parameterNode.segments = segmentsText(selected)
-
-    def _transmurality(self) -> str:
-        p = self._parameterNode
-        return p.pattern if p.pattern == "transmural" else f"{p.pattern}:{p.extent:g}"
-
-    def onRandomAdjacent(self):
-        import numpy as np
-
-        p = self._parameterNode
-        available = range(1, 18)
-        if p.inputVolume and p.inputLabels:
-            with slicer.util.tryWithErrorDisplay("Cannot compute the AHA segments.", waitCursor=True):
-                if not self.ensureDependencies("core"):
-                    return
-                available = self.logic.availableSegments(p.inputVolume, p.inputLabels, p.rvPoints,
-                                                         p.labelScheme or None)
-        self.picker.selectRandomAdjacent(np.random.default_rng(p.seed), n=p.randomCount, available=available)
-
-    def onNewSeed(self):
-        self._parameterNode.seed = self._parameterNode.seed + 1
-        self.onGenerate()
-
-    def onGenerate(self):
-        p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Cannot generate the scar mask.", waitCursor=True):
-            if not self.ensureDependencies("core"):
-                return
-            node = self.logic.generateMask(p.inputVolume, p.inputLabels, parseSegments(p.segments), p.volumeMl,
-                                           self._transmurality(), p.mvo, p.seed, p.mode,
-                                           outputSegmentationNode=p.outputSegmentation, rvPointsNode=p.rvPoints,
-                                           scheme=p.labelScheme or None)
-            p.outputSegmentation = node
-            if p.outputAHA:
-                self.logic.exportAHA(p.inputVolume, p.inputLabels, p.rvPoints, p.labelScheme or None,
-                                     p.mode, p.outputAHA)
-            slicer.util.setSliceViewerLayers(background=p.inputVolume)
-            self.ui.statusLabel.setText(self.summary(self.logic.lastRecord))
-            self.ui.ahaStatusLabel.setText(self.orientationText(self.logic.lastRecord))
-
-    @staticmethod
-    def summary(record) -> str:
-        limited = [s for s, v in record["per_segment"].items() if v["capacity_limited"]]
-        text = (f"Scar {record['achieved_total_ml']:.2f} mL (target {record['target_total_ml']:.2f}) in segments "
-                f"{', '.join(map(str, record['segments']))}, {record['pattern']} {record['extent']:g}, "
-                f"MVO {record['mvo_ml']:.2f} mL, seed {record['seed']}, {record['mode']} mode, "
-                f"{1000 * record['seconds']['mask']:.0f} ms.")
-        if limited:
-            text += f" Segments {', '.join(limited)} could not hold their share: lowered to 90% of capacity."
-        return text
-
-    @staticmethod
-    def orientationText(record) -> str:
-        o = record["orientation"]
-        text = f"Septum from {o.get('source')}, confidence {o.get('confidence', 0):.2f}."
-        if o.get("warning"):
-            text += f" Warning: {o['warning']}"
-        return text
+        if self.handlers is not None:
+            self.handlers.update()
 
 
 # ---------------------------------------------------------------------------------------------------- tests

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
 from CLAIMLib.aha import aha_segments  # noqa: E402
-from CLAIMLib.demo import find_emidec  # noqa: E402
+from CLAIMLib.workflows.demo import find_emidec  # noqa: E402
 from CLAIMLib.io import discover_cases, load_case  # noqa: E402
 from CLAIMLib.labels import case_from_arrays  # noqa: E402
 from CLAIMLib.phantom import generate_cohort  # noqa: E402

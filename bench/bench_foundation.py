@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
-from CLAIMLib.demo import find_emidec, run_demo  # noqa: E402
+from CLAIMLib.workflows.demo import find_emidec, run_demo  # noqa: E402
 from CLAIMLib.io import discover_cases, load_case, read_volume  # noqa: E402
 from CLAIMLib.phantom import case_rng, generate_case, write_case  # noqa: E402
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from CLAIMLib.aha import TERRITORIES
-from CLAIMLib.bullseye import _wedge_angles, segment_centre
+from CLAIMLib.bullseye import wedge_angles, segment_centre
 from CLAIMLib.smile import ADJACENCY
 from conftest import REPO
 
@@ -53,7 +53,7 @@ def centre_pixel(widget, s):
 
 def off_centre_pixel(widget, s):
     """A point of segment s away from its number (drawn at the centre) and from its borders."""
-    inner, outer, a0, a1 = _wedge_angles(s)
+    inner, outer, a0, a1 = wedge_angles(s)
     if s == 17:
         return widget.plotToWidget(0.17, 0.0)
     r, a = (inner + outer) / 2, np.deg2rad(a0 + 0.25 * (a1 - a0))

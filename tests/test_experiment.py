@@ -1,7 +1,6 @@
 """`claim experiment`: the paper's Table-2 protocol end to end on the phantom cohort (--quick), resumable."""
 import csv
 import json
-import time
 
 from conftest import claim_subprocess
 
@@ -11,7 +10,7 @@ def _run(*args, timeout=1800):
 
 
 def test_split_holds_out_each_group():
-    from CLAIMLib.segmentation.experiment import split_cases
+    from CLAIMLib.workflows.experiment import split_cases
 
     p = [f"P{i:03d}" for i in range(67)]
     n = [f"N{i:03d}" for i in range(33)]
@@ -24,7 +23,7 @@ def test_split_holds_out_each_group():
 
 
 def test_settings_parse(run_claim, tmp_path):
-    from CLAIMLib.segmentation.experiment import parse_settings
+    from CLAIMLib.workflows.experiment import parse_settings
 
     assert parse_settings("P, P+N'' ,P+P1+N2") == ("P", "P+N2", "P+P1+N2")
     code, _, err = run_claim("experiment", "--quick", "--out", tmp_path / "x", "--settings", "P,Q")
@@ -63,11 +62,9 @@ def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
     assert (out / "bullseye.png").stat().st_size > 20000
     # a rerun reuses every stage: nothing is trained or predicted again
     stamp = {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")}
-    t = time.perf_counter()
     r = _run(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     assert {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")} == stamp and len(stamp) == 4
-    assert time.perf_counter() - t < 120
     # the same folder with other cases is refused, and so is a case in both groups
     import shutil
 

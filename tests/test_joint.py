@@ -40,6 +40,58 @@ def parts(tiny_run, trained_seg, cohort_dir):
     return src, cfg, seg, batch.take(np.arange(6)), build_schedulers(cfg)
 
 
+# A trainer of the user's whose network differs from the stock one: marked, so that the test sees which was built.
+MARKED_TRAINER = """
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+class nnUNetTrainerCLAIMMarked(nnUNetTrainer):
+    @staticmethod
+    def build_network_architecture(plans_manager, configuration_manager, num_input_channels, num_output_channels,
+                                   enable_deep_supervision=True):
+        network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
+                                                           num_output_channels, enable_deep_supervision)
+        network.claim_marked = (num_input_channels, num_output_channels, enable_deep_supervision)
+        return network
+"""
+
+
+def test_load_segmenter_builds_the_models_own_trainer_network(trained_seg, tmp_path, monkeypatch):
+    """The network comes from the trainer class the model names (found through nnUNet_extTrainer, CLAIM's trainers
+    still found beside the user's folder), built without deep supervision, with the checkpoint's weights."""
+    import shutil
+
+    from CLAIMLib import joint
+    from CLAIMLib.errors import InputError
+
+    stock = trained_seg[0]
+    model = tmp_path / "Dataset042_Phantoms" / "nnUNetTrainerCLAIMMarked__nnUNetPlans__2d"
+    shutil.copytree(stock, model)
+    ckpt_file = model / "fold_all" / "checkpoint_final.pth"
+    ckpt = torch.load(ckpt_file, map_location="cpu", weights_only=False)
+    ckpt["trainer_name"] = "nnUNetTrainerCLAIMMarked"
+    torch.save(ckpt, ckpt_file)
+    trainers = tmp_path / "trainers"
+    trainers.mkdir()
+    (trainers / "marked.py").write_text(MARKED_TRAINER)
+    monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    with pytest.raises(InputError) as e:  # the user's folder not named: a one-line error, not a stock network
+        joint.load_segmenter(model)
+    assert e.value.source == str(model) and "no nnU-Net trainer class 'nnUNetTrainerCLAIMMarked'" in e.value.problem
+    monkeypatch.setenv("nnUNet_extTrainer", str(trainers))
+    seg = joint.load_segmenter(model)
+    ref = joint.load_segmenter(stock)
+    assert seg.trainer == "nnUNetTrainerCLAIMMarked" and ref.trainer == "nnUNetTrainerCLAIMShort"
+    assert seg.network.claim_marked == (1, len(seg.labels), False) and not hasattr(ref.network, "claim_marked")
+    x = torch.randn(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    stats = torch.zeros(2), torch.ones(2)
+    with torch.no_grad():
+        assert torch.equal(seg.eval()(x, *stats), ref.eval()(x, *stats))
+    with pytest.raises(InputError) as e:
+        joint.load_segmenter(model, fold=0)
+    assert "has no trained fold 0" in e.value.problem
+
+
 def _generator(src, cfg):
     from CLAIMLib.diffusion.model import build_model
 
@@ -167,6 +219,26 @@ def test_config_errors(tmp_path, run_claim, tiny_run, trained_seg, cohort_dir, n
     assert code == 2 and "lambda" in err and not (tmp_path / "o").exists()
     code, _, err = run_claim("train-joint", "--config", tmp_path / "missing.toml")
     assert code == 2 and "no such config file" in err
+    # the segmenter: a trained nnU-Net model folder (ModelFolder's rule) with the config's fold
+    not_model = tmp_path / "not_a_model"
+    not_model.mkdir()
+    cfg = _config(tmp_path / "s.toml", tiny_run, (not_model,), cohort_dir, normal_dir, tmp_path / "o")
+    code, _, err = run_claim("train-joint", "--config", cfg)
+    assert code == 2 and err.startswith(f"claim: error: {not_model}: is not a trained nnU-Net model folder (no "
+                                        f"plans.json) (the segmenter of s.toml)"), err
+    cfg = _config(tmp_path / "f.toml", tiny_run, trained_seg, cohort_dir, normal_dir, tmp_path / "o", fold=3)
+    code, _, err = run_claim("train-joint", "--config", cfg)
+    assert code == 2 and err.startswith(f"claim: error: {trained_seg[0]}: has no trained fold 3"), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_joint_device_error(tmp_path, run_claim, tiny_run, trained_seg, cohort_dir, normal_dir, monkeypatch):
+    """A config asking for CUDA on a machine without it: a one-line error naming the setting."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = _config(tmp_path / "c.toml", tiny_run, trained_seg, cohort_dir, normal_dir, tmp_path / "o",
+                  device='"cuda"')
+    code, _, err = run_claim("train-joint", "--config", cfg)
+    assert code == 2 and err.startswith("claim: error: device: CUDA is not available on this machine"), err
 
 
 def test_slicer_script_exit_status(tmp_path):

@@ -8,8 +8,65 @@ import numpy as np
 import pytest
 
 from CLAIMLib.io import load_cases, read_volume
-from CLAIMLib.segmentation.nnunet import export_dataset, nnunet_environment
-from conftest import export_and_train
+from CLAIMLib.segmentation.nnunet import TRAINERS, export_dataset, nnunet_environment
+from conftest import claim_env, claim_subprocess, export_and_train
+
+# A user's own trainer, kept in a folder of their own: CLAIM's short schedule cut to one epoch of two iterations.
+USER_TRAINER = """
+from CLAIMLib.segmentation.trainers.nnUNetTrainerCLAIMShort import nnUNetTrainerCLAIMShort
+
+
+class nnUNetTrainerUserTiny(nnUNetTrainerCLAIMShort):
+    EPOCHS, ITERATIONS, VAL_ITERATIONS = 1, 2, 1
+"""
+
+
+def test_environment_keeps_the_users_settings(tmp_path, monkeypatch):
+    """nnUNet_extTrainer is a list of folders (os.pathsep): CLAIM's trainers go first, the user's stay; a user's
+    nnUNet_def_n_proc is kept. Both come back as they were afterwards."""
+    user = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
+    monkeypatch.setenv("nnUNet_extTrainer", user)
+    monkeypatch.setenv("nnUNet_def_n_proc", "3")
+    with nnunet_environment(tmp_path) as env:
+        assert os.environ["nnUNet_extTrainer"] == env["nnUNet_extTrainer"] == os.pathsep.join([str(TRAINERS), user])
+        assert os.environ["nnUNet_def_n_proc"] == "3"
+        assert os.environ["nnUNet_results"] == str(tmp_path / "nnUNet_results")
+    assert os.environ["nnUNet_extTrainer"] == user and os.environ["nnUNet_def_n_proc"] == "3"
+    monkeypatch.delenv("nnUNet_extTrainer")
+    monkeypatch.delenv("nnUNet_def_n_proc")
+    with nnunet_environment(tmp_path):
+        assert os.environ["nnUNet_extTrainer"] == str(TRAINERS)
+        assert os.environ["nnUNet_def_n_proc"] == str(os.cpu_count() or 1)
+    assert "nnUNet_extTrainer" not in os.environ and "nnUNet_def_n_proc" not in os.environ
+    monkeypatch.setenv("nnUNet_extTrainer", os.pathsep.join([str(TRAINERS), user]))  # already there: once
+    with nnunet_environment(tmp_path):
+        assert os.environ["nnUNet_extTrainer"] == os.pathsep.join([str(TRAINERS), user])
+
+
+def test_train_seg_with_a_users_trainer_folder(trained_seg, tmp_path):
+    """A trainer in the user's own nnUNet_extTrainer folder trains through claim train-seg (CLAIM's trainers are
+    found too: the user's trainer derives from one), and its model loads by ModelFolder's rule."""
+    import torch
+
+    from CLAIMLib.segmentation import ModelFolder
+
+    root = trained_seg[0].parents[2]  # dataset 42, already planned and preprocessed
+    trainers = tmp_path / "my trainers"
+    trainers.mkdir()
+    (trainers / "user_tiny.py").write_text(USER_TRAINER)
+    r = claim_subprocess("train-seg", "--dataset", 42, "--root", root, "--fold", "all",
+                         "--trainer", "nnUNetTrainerUserTiny", "--device", "cpu",
+                         env=claim_env(nnUNet_extTrainer=str(trainers)), timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = ModelFolder(root / "nnUNet_results" / "Dataset042_Phantoms" / "nnUNetTrainerUserTiny__nnUNetPlans__2d")
+    assert (model.trainer, model.configuration, model.folds) == ("nnUNetTrainerUserTiny", "2d", ["all"])
+    ckpt = torch.load(model.checkpoint_path("all"), map_location="cpu", weights_only=False)
+    assert ckpt["trainer_name"] == "nnUNetTrainerUserTiny" and ckpt["current_epoch"] == 1
+    # without the user's folder, the same command cannot find the trainer
+    r = claim_subprocess("train-seg", "--dataset", 42, "--root", root, "--fold", "all",
+                         "--trainer", "nnUNetTrainerUserTiny", "--device", "cpu", timeout=900)
+    assert r.returncode == 2 and r.stderr.startswith("claim: error: --trainer: no nnU-Net trainer class "
+                                                     "'nnUNetTrainerUserTiny'"), r.stderr[-3000:]
 
 
 def test_export_layout_and_labels(phantom_cohort, tmp_path, run_claim):

@@ -195,11 +195,9 @@ def test_smile_mask_is_claimlib_s_and_regenerates_in_place(scene):
     logic = SMILEMaskEditorLogic(scene)
     volume, seg, phantom = logic.addPhantomCase(seed=4)
     kwargs = dict(segments=[4, 10], volumeMl=5.0, transmurality="subendocardial:0.6", mvo=True)
-    t = time.perf_counter()
     node = logic.generateMask(volume, seg, seed=3, **kwargs)
-    seconds = time.perf_counter() - t
     assert _segment_names(node) == ["Scar", "MVO"] and node.GetName() == f"{volume.GetName()}_SMILE"
-    assert seconds < 5.0, seconds  # AHA + subject + mask; about 0.1 s here
+    context = logic.computeAHA(volume, seg)
     ref = volume.GetID()
     assert node.GetNodeReferenceID(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()) == ref
     masks = mrml.segment_masks(node, volume)  # exported back onto the volume's grid
@@ -209,10 +207,8 @@ def test_smile_mask_is_claimlib_s_and_regenerates_in_place(scene):
                                                                              transmurality="subendocardial:0.6",
                                                                              mvo=True))
         if seed == 4:  # regenerate with a new seed into the same node
-            t = time.perf_counter()
             assert logic.generateMask(volume, seg, seed=4, outputSegmentationNode=node, **kwargs) is node
-            seconds = time.perf_counter() - t
-            assert seconds < 1.0, seconds  # the AHA and the subject come from the cache
+            assert logic.computeAHA(volume, seg) is context  # the AHA and the subject come from the cache
             assert _segment_names(node) == ["Scar", "MVO"]
             new = mrml.segment_masks(node, volume)
             assert not np.array_equal(new["Scar"], masks["Scar"])

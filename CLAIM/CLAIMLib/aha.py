@@ -1,12 +1,8 @@
-"""The AHA 17-segment model (Cerqueira et al., Circulation 2002): names, levels, sectors and territories.
+"""AHA-17 labels of a subject's myocardium, in its own space: long axis, levels, orientation, segments.
 
-Angles are measured in the short-axis plane from the septum (the middle of the two RV insertion points),
-positive toward the anterior wall. With the long axis pointing from base to apex, ``anterior = septum x long_axis``.
-
-- basal (1-6) and mid (7-12) rings: six 60 degree sectors; the anterior RV insertion point lies at +60 degrees
-  (between 1 anterior and 2 anteroseptal), the inferior one at -60 degrees (between 3 inferoseptal and 4 inferior);
-- apical ring (13-16): four 90 degree sectors centred on the septum (14), anterior (13), lateral (16), inferior (15);
-- 17: the apical cap, beyond the apical end of the cavity.
+The segment model itself (names, levels, sectors, territories) lives in ``aha17`` and is re-exported here. The
+direct method labels each voxel from its slice level and its angle about the LV centre; the template method
+(``template``) registers a parametric template, as the paper does.
 """
 from __future__ import annotations
 
@@ -15,47 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .aha17 import LEVELS, SEGMENT_NAMES, TERRITORIES, segment_from_level_angle, territory_of  # noqa: F401
+
 if TYPE_CHECKING:
     from .longaxis import LongAxis
     from .orientation import Orientation
-
-SEGMENT_NAMES = {
-    1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal", 4: "basal inferior",
-    5: "basal inferolateral", 6: "basal anterolateral",
-    7: "mid anterior", 8: "mid anteroseptal", 9: "mid inferoseptal", 10: "mid inferior",
-    11: "mid inferolateral", 12: "mid anterolateral",
-    13: "apical anterior", 14: "apical septal", 15: "apical inferior", 16: "apical lateral", 17: "apex",
-}
-LEVELS = ("basal", "mid", "apical", "apex")
-
-# Standard coronary territories (Cerqueira 2002, Fig. 3).
-TERRITORIES = {
-    "LAD": (1, 2, 7, 8, 13, 14, 17),
-    "RCA": (3, 4, 9, 10, 15),
-    "LCX": (5, 6, 11, 12, 16),
-}
-
-# Six-sector rings: segment offset (1..6) for each 60 degree sector starting at [0, 60) and going anterior.
-_SIX = (2, 1, 6, 5, 4, 3)  # [0,60) anteroseptal, [60,120) anterior, [120,180) anterolateral, ... [-60,0) inferoseptal
-# Apical four-sector ring, sectors of 90 degrees starting at [-45, 45).
-_FOUR = (14, 13, 16, 15)  # septal, anterior, lateral, inferior
-
-
-def segment_from_level_angle(level: np.ndarray, angle_deg: np.ndarray) -> np.ndarray:
-    """AHA segment (1..17) from level index (0 basal, 1 mid, 2 apical, 3 apex) and angle from the septum."""
-    level = np.asarray(level)
-    angle = np.mod(np.asarray(angle_deg, dtype=float), 360.0)
-    six = np.asarray(_SIX)[(angle // 60).astype(int) % 6]
-    four = np.asarray(_FOUR)[(np.mod(angle + 45.0, 360.0) // 90).astype(int) % 4]
-    return np.where(level == 0, six, np.where(level == 1, six + 6, np.where(level == 2, four, 17))).astype(np.uint8)
-
-
-def territory_of(segment: int) -> str:
-    for name, segs in TERRITORIES.items():
-        if segment in segs:
-            return name
-    raise ValueError(f"not an AHA segment: {segment}")
-
 
 # ------------------------------------------------------------------------------------------ labelling a subject
 @dataclass
@@ -117,18 +77,16 @@ def aha_segments(myocardium: np.ndarray, cavity: np.ndarray | None, geometry, rv
     cavity = np.zeros_like(myocardium) if cavity is None else np.asarray(cavity, bool)
     la = fit_long_axis(myocardium, cavity, geometry)
     if septum is not None:
-        from .orientation import Orientation, _perp
+        from .orientation import Orientation, perpendicular
 
-        orientation = Orientation("given", _perp(np.asarray(septum, float), la.base_to_apex), 1.0,
+        orientation = Orientation("given", perpendicular(np.asarray(septum, float), la.base_to_apex), 1.0,
                                   "septum direction given by the caller")
     else:
         orientation = find_orientation(la, myocardium, cavity, geometry, rv=rv, rv_points=rv_points, image=image)
     if method == "direct":
         return AHAResult(label_direct(myocardium, geometry, la, orientation.septum), orientation, la, "direct")
     if method == "template":
-        from .template import label_by_template
-
-        from .template import DEMONS
+        from .template import DEMONS, label_by_template
 
         labels, registration = label_by_template(myocardium, cavity, geometry, la, orientation.septum,
                                                  demons or DEMONS)

@@ -30,7 +30,7 @@ def segment_at(x: float, y: float) -> int | None:
     return int(segment_from_level_angle(np.array([level]), np.array([angle]))[0])
 
 
-def _wedge_angles(segment: int) -> tuple[float, float, float, float]:
+def wedge_angles(segment: int) -> tuple[float, float, float, float]:
     """(inner radius, outer radius, start, end) of a segment's wedge; plot angles in degrees, counter-clockwise."""
     if segment == 17:
         return 0.0, 0.25, 0.0, 360.0
@@ -46,7 +46,7 @@ def _wedge_angles(segment: int) -> tuple[float, float, float, float]:
 
 def segment_centre(segment: int) -> tuple[float, float]:
     """Plot coordinates of the middle of a segment's wedge."""
-    inner, outer, a0, a1 = _wedge_angles(segment)
+    inner, outer, a0, a1 = wedge_angles(segment)
     if segment == 17:
         return 0.0, 0.0
     r, a = (inner + outer) / 2, np.deg2rad((a0 + a1) / 2)
@@ -80,12 +80,12 @@ def draw(ax, values=None, title: str = "", unit: str = "", cmap: str = "YlOrRd",
     cm = mpl.colormaps[cmap]
     highlight = set(int(s) for s in highlight)
     for s in range(1, 18):
-        inner, outer, a0, a1 = _wedge_angles(s)
+        inner, outer, a0, a1 = wedge_angles(s)
         v = vals.get(s, np.nan)
         face = cm(norm(v)) if np.isfinite(v) else (0.85, 0.85, 0.85, 1.0)
         ax.add_patch(Wedge((0, 0), outer, a0, a1, width=outer - inner, facecolor=face, edgecolor="white", lw=1.2))
     for s in sorted(highlight):
-        inner, outer, a0, a1 = _wedge_angles(s)
+        inner, outer, a0, a1 = wedge_angles(s)
         ax.add_patch(Wedge((0, 0), outer, a0, a1, width=outer - inner, facecolor="none", edgecolor="#1f3fbf",
                            lw=3.0, zorder=3))
     for s in range(1, 18):
@@ -168,15 +168,30 @@ def scar_panels(table: dict, title_prefix: str = "") -> list[dict]:
     ]
 
 
-def comparison_panels(truth: dict, prediction: dict, column: str = "scar_ml", unit: str = "mL") -> list[dict]:
-    """Ground truth / prediction / difference, as in the CLAIM paper's Fig. 6."""
+def comparison_panels(truth: dict, prediction, column: str = "scar_ml", unit: str = "mL") -> list[dict]:
+    """Ground truth / prediction / difference, as in the CLAIM paper's Fig. 6.
+
+    ``prediction``: one ``quantify`` table (three panels in a row: truth, prediction, prediction - truth), or
+    {name: table} for several (truth and each prediction on top, each difference below it; draw with
+    ``ncols=len(prediction) + 1``). All panels share one scale for volumes and one for differences.
+    """
     from .quantify import values
 
-    a, b = values(truth, column), values(prediction, column)
-    hi = max(list(a.values()) + list(b.values()) + [1e-6])
-    diff = {s: b[s] - a[s] for s in a}
-    lim = max(abs(v) for v in diff.values()) or 1.0
-    return [{"values": a, "title": "ground truth", "unit": unit, "vmin": 0, "vmax": hi, "fmt": "{:.2f}"},
-            {"values": b, "title": "prediction", "unit": unit, "vmin": 0, "vmax": hi, "fmt": "{:.2f}"},
-            {"values": diff, "title": "prediction - truth", "unit": unit, "cmap": "RdBu_r", "vmin": -lim,
-             "vmax": lim, "fmt": "{:+.2f}"}]
+    named = prediction if isinstance(prediction, dict) and "segments" not in prediction else None
+    preds = {name: values(t, column) for name, t in (named or {"prediction": prediction}).items()}
+    a = values(truth, column)
+    hi = max(list(a.values()) + [v for p in preds.values() for v in p.values()] + [1e-6])
+    diffs = {name: {s: p[s] - a[s] for s in a} for name, p in preds.items()}
+    lim = max([abs(v) for d in diffs.values() for v in d.values()] + [0.0]) or 1.0
+
+    def panel(v, title):
+        return {"values": v, "title": title, "unit": unit, "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}
+
+    def diff(name):
+        return {"values": diffs[name], "title": f"{name} - truth", "unit": unit, "cmap": "RdBu_r", "vmin": -lim,
+                "vmax": lim, "fmt": "{:+.2f}"}
+
+    top = [panel(a, "ground truth")] + [panel(p, name) for name, p in preds.items()]
+    if named is None:
+        return top + [diff("prediction")]
+    return top + [None] + [diff(name) for name in preds]

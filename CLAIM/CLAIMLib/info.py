@@ -23,8 +23,9 @@ def case_info(case: Case) -> dict:
         "volumes_ml": {k: round(v, 4) for k, v in case.volumes_ml().items()},
     }
     if case.image is not None:
-        info["intensity"] = {"min": float(case.image.min()), "max": float(case.image.max()),
-                             "p99": float(np.percentile(case.image, 99))}
+        image = case.float_image
+        info["intensity"] = {"min": float(image.min()), "max": float(image.max()),
+                             "p99": float(np.percentile(image, 99))}
     return info
 
 

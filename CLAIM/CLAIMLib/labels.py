@@ -159,7 +159,12 @@ def labels_from_named_masks(named: dict, shape, source) -> np.ndarray:
 
 @dataclass
 class Case:
-    """One subject: the LGE image (may be None for label-only cases), canonical boolean masks and the grid."""
+    """One subject: the LGE image (may be None for label-only cases), canonical boolean masks and the grid.
+
+    ``image`` is the image as read, in its file's own dtype (EMIDEC's float64, a scanner's int16 ...), so that a
+    path that must stay bit-exact (synthesis writes only the mask's voxels) needs no second read. Algorithms that
+    want floating point take ``float_image`` (float32, computed once).
+    """
 
     case_id: str
     geometry: Geometry
@@ -167,6 +172,23 @@ class Case:
     masks: dict = field(default_factory=dict)  # structure -> bool array [k, j, i]
     scheme: LabelScheme = EMIDEC
     sources: dict = field(default_factory=dict)  # "image"/"labels" -> path
+    _float: tuple | None = field(default=None, init=False, repr=False, compare=False)  # (image, its float32)
+
+    @property
+    def float_image(self) -> np.ndarray | None:
+        """The image as float32 (the same array when it already is), for algorithms; None without an image."""
+        if self.image is None:
+            return None
+        if self._float is None or self._float[0] is not self.image:  # recomputed when the image is replaced
+            self._float = (self.image, np.asarray(self.image, dtype=np.float32))
+        return self._float[1]
+
+    def with_image(self, image: np.ndarray | None, case_id: str | None = None, masks: dict | None = None) -> "Case":
+        """A copy with another image (and optionally another id and masks); the float view is recomputed."""
+        from dataclasses import replace
+
+        return replace(self, image=image, case_id=case_id or self.case_id,
+                       masks=self.masks if masks is None else masks)
 
     @property
     def myocardium(self) -> np.ndarray:
@@ -217,7 +239,7 @@ def case_from_arrays(case_id: str, image: np.ndarray | None, labels: np.ndarray,
         raise InputError(labels_source, "the myocardium is empty "
                                         f"(no voxel has a myocardium value {'+'.join(map(str, scheme.values['myocardium']))})")
     if image is not None:
-        image = np.asarray(image, dtype=np.float32)
+        image = np.asarray(image)
         if image.shape != labels.shape:
             raise InputError(labels_source, f"image and labels differ in shape {image.shape} vs {labels.shape}")
     return Case(case_id, geometry, image, masks, scheme, dict(sources or {}))

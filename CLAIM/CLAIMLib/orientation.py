@@ -40,7 +40,8 @@ class Orientation:
                 "confidence": round(float(self.confidence), 3), "detail": self.detail, "warning": self.warning}
 
 
-def _perp(v: np.ndarray, n: np.ndarray) -> np.ndarray | None:
+def perpendicular(v: np.ndarray, n: np.ndarray) -> np.ndarray | None:
+    """The unit component of ``v`` perpendicular to the unit vector ``n`` (None when ``v`` is parallel to it)."""
     v = np.asarray(v, float) - np.dot(v, n) * n
     norm = np.linalg.norm(v)
     return v / norm if norm > 1e-9 else None
@@ -48,7 +49,7 @@ def _perp(v: np.ndarray, n: np.ndarray) -> np.ndarray | None:
 
 def in_plane_basis(septum: np.ndarray, base_to_apex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(septum, anterior) unit vectors of the short-axis plane."""
-    s = _perp(septum, base_to_apex)
+    s = perpendicular(septum, base_to_apex)
     return s, np.cross(s, base_to_apex)
 
 
@@ -81,8 +82,8 @@ def from_rv_mask(rv: np.ndarray, myocardium: np.ndarray, cavity: np.ndarray, geo
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
         total += d.sum(axis=0)
         count += len(d)
-        per_slice.append(_perp(d.sum(axis=0), n))
-    septum = _perp(total, n) if count else None
+        per_slice.append(perpendicular(d.sum(axis=0), n))
+    septum = perpendicular(total, n) if count else None
     if septum is None:
         return None
     spread = np.degrees(np.arccos(np.clip([s @ septum for s in per_slice if s is not None], -1, 1)))
@@ -122,7 +123,7 @@ def from_rv_points(points: list[tuple[str, np.ndarray]], la: LongAxis) -> Orient
     for kind, p in points:
         pos = float((p - base) @ n)
         centre = np.array([np.interp(pos, positions, centres[:, d]) for d in range(3)])
-        d = _perp(p - centre, n)
+        d = perpendicular(p - centre, n)
         if d is None:
             raise ValueError(f"RV insertion point {p.round(1).tolist()} lies on the LV axis")
         dirs.append((kind, d))
@@ -132,7 +133,7 @@ def from_rv_points(points: list[tuple[str, np.ndarray]], la: LongAxis) -> Orient
         # the point sits at +60 deg (anterior) or -60 deg (inferior) from the septum: rotate it back
         septum = d * np.cos(angle) + np.cross(n, d) * np.sin(angle)
         which = "inferior" if kind == "inferior" else "anterior"
-        return Orientation("rv-points", _perp(septum, n), 0.9,
+        return Orientation("rv-points", perpendicular(septum, n), 0.9,
                            f"one RV insertion point, taken as the {which} one (60 deg from the septum)")
     if len(dirs) != 2:
         raise ValueError(f"give one or two RV insertion points, not {len(dirs)}")
@@ -140,7 +141,7 @@ def from_rv_points(points: list[tuple[str, np.ndarray]], la: LongAxis) -> Orient
     between = np.degrees(np.arccos(np.clip(d1 @ d2, -1, 1)))
     if between > 175:
         raise ValueError("the two RV insertion points lie on opposite sides of the LV; the septum is ambiguous")
-    septum = _perp(d1 + d2, n)
+    septum = perpendicular(d1 + d2, n)
     confidence = float(np.clip(1 - abs(between - RV_ARC_DEG) / 120, 0.5, 1.0))
     return Orientation("rv-points", septum, confidence,
                        f"two RV insertion points {between:.0f} deg apart, septum at their middle")
@@ -166,9 +167,9 @@ def from_image(image: np.ndarray, myocardium: np.ndarray, cavity: np.ndarray, ge
     tol = 0.5 * (blood - myo_ref)
     if tol <= 0:
         return None
-    e1 = _perp(DEFAULT_SEPTUM_LPS, n)
+    e1 = perpendicular(DEFAULT_SEPTUM_LPS, n)
     if e1 is None:
-        e1 = _perp(np.array([1.0, 0, 0]), n)
+        e1 = perpendicular(np.array([1.0, 0, 0]), n)
     e2 = np.cross(e1, n)
     theta = (np.arange(rays) + 0.5) / rays * 2 * np.pi - np.pi
     dirs = np.cos(theta)[:, None] * e1 + np.sin(theta)[:, None] * e2  # (rays, 3)
@@ -215,7 +216,7 @@ def from_image(image: np.ndarray, myocardium: np.ndarray, cavity: np.ndarray, ge
     w = np.sum(profiles, axis=0) * near
     if w.sum() > 0:
         peak = float(np.arctan2((w * np.sin(theta)).sum(), (w * np.cos(theta)).sum()))
-    septum = _perp(np.cos(peak) * e1 + np.sin(peak) * e2, n)
+    septum = perpendicular(np.cos(peak) * e1 + np.sin(peak) * e2, n)
     opposite = total[(best + rays // 2) % rays]
     contrast = float((total[best] - opposite) / max(total[best], 1e-9))
     agree = float(np.mean([np.cos(p - peak) for p in peaks]))
@@ -227,9 +228,9 @@ def from_image(image: np.ndarray, myocardium: np.ndarray, cavity: np.ndarray, ge
 
 def default(la: LongAxis) -> Orientation:
     n = la.base_to_apex
-    septum = _perp(DEFAULT_SEPTUM_LPS, n)
+    septum = perpendicular(DEFAULT_SEPTUM_LPS, n)
     if septum is None:
-        septum = _perp(np.array([1.0, 0.0, 0.0]), n)
+        septum = perpendicular(np.array([1.0, 0.0, 0.0]), n)
     return Orientation("default", septum, 0.0, "patient right-anterior (LPS -1,-1,0) projected on the short axis",
                        warning="no RV mask, RV insertion point or usable LGE image: the septum direction is a "
                                "default guess and the AHA sectors may be rotated")

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import SimpleITK as sitk
 
-from .aha import segment_from_level_angle
+from .aha17 import segment_from_level_angle
 from .geometry import Geometry
 
 RADIUS = 25.0  # cavity radius at the equator, mm

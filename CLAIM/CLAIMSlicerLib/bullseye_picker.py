@@ -6,7 +6,7 @@ matplotlib figures always agree.
 
 Written against Slicer's ``qt`` module (PythonQt) using only what PySide6 also has, so that the tests run it for
 real under PySide6 (``tests/qt_shim.py`` builds a ``qt`` module from PySide6). The two bindings differ in ways
-this module works around; see ``_value`` and ``_enum`` and the notes at the mouse handler. Selection changes are
+this module works around; see ``qtcompat`` and the notes at the mouse handler. Selection changes are
 reported to plain Python callables (``addSelectionCallback``) rather than a new Qt signal, since declaring
 signals differs between the bindings.
 
@@ -18,26 +18,12 @@ from __future__ import annotations
 import qt
 
 from CLAIMLib.aha import TERRITORIES
-from CLAIMLib.bullseye import _wedge_angles, segment_at, segment_centre
+from CLAIMLib.bullseye import segment_at, segment_centre, wedge_angles
+
+from .qtcompat import enum as _enum
+from .qtcompat import value as _value
 
 SEGMENTS = tuple(range(1, 18))
-
-
-def _value(obj, name):
-    """``obj.name()`` under PySide6, ``obj.name`` under PythonQt.
-
-    PythonQt exposes a QObject's Q_PROPERTYs as attributes that hide the getter of the same name: in Slicer
-    ``widget.rect`` is a QRect and ``widget.rect()`` fails, while in PySide6 ``widget.rect`` is a method. Value
-    types (QRect, QPointF, QColor, ...) have no properties, so their getters are methods in both.
-    """
-    v = getattr(obj, name)
-    return v() if callable(v) else v
-
-
-def _enum(owner, name: str, scope: str):
-    """``owner.name`` (PythonQt and Qt5-style unscoped enums) or ``owner.scope.name`` (Qt6-style scoped enums)."""
-    value = getattr(owner, name, None)
-    return value if value is not None else getattr(getattr(owner, scope), name)
 
 
 class BullseyePicker(qt.QWidget):
@@ -221,7 +207,7 @@ class BullseyePicker(qt.QWidget):
     @staticmethod
     def _segmentPath(segment: int, cx: float, cy: float, radius: float):
         """A segment's outline. Qt's arc angles, like the plot's, are degrees counter-clockwise from 3 o'clock."""
-        inner, outer, a0, a1 = _wedge_angles(segment)
+        inner, outer, a0, a1 = wedge_angles(segment)
         path = qt.QPainterPath()
         ro = outer * radius
         outer_rect = qt.QRectF(cx - ro, cy - ro, 2 * ro, 2 * ro)

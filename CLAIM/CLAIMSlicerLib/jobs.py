@@ -19,6 +19,11 @@ from typing import Callable
 from CLAIMLib.runner import claim_command, library_env
 
 
+def oneLine(error) -> str:
+    """The message of an exception (or text) on one line: what a job's status and the panels' error boxes show."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def python_executable() -> str:
     """The Python that runs ``-m CLAIMLib``: ``PythonSlicer`` inside Slicer (where ``sys.executable`` is the
     application), else this interpreter."""

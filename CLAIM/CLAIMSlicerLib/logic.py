@@ -56,10 +56,9 @@ class AHAContext:
     def subject(self):
         """``CLAIMLib.smile.Subject`` (wall depth and chords), prepared once."""
         if self._subject is None:
-            from CLAIMLib.smile import prepare_subject
+            from CLAIMLib.smile import case_subject
 
-            self._subject = prepare_subject(self.case.myocardium, self.case.masks.get("cavity"), self.case.geometry,
-                                            self.aha)
+            self._subject = case_subject(self.case, self.aha)
         return self._subject
 
     def availableSegments(self) -> list[int]:
@@ -97,17 +96,13 @@ class CaseNodeLogic(ScriptedLoadableModuleLogic):
         cached = self._ahaCache.get(key)
         if cached is not None:
             return cached
-        from CLAIMLib.aha import aha_segments
+        from CLAIMLib.workflows.aha import case_aha
 
         t = time.perf_counter()
         case = self.caseFromNodes(volumeNode, labelNode, scheme)
-        rv = case.masks.get("rv")
         points = mrml.rv_points_from_markups(rvPointsNode)
-        try:
-            result = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, method=method,
-                                  rv=rv if rv is not None and rv.any() else None, rv_points=points, image=case.image)
-        except ValueError as e:  # e.g. insertion points that do not fit this heart
-            raise InputError(rvPointsNode.GetName() if points else labelNode.GetName(), str(e)) from None
+        result = case_aha(case, method=method, rv_points=points,
+                          points_source=rvPointsNode.GetName() if points else None, labels_source=labelNode.GetName())
         context = AHAContext(case, result, time.perf_counter() - t)
         while len(self._ahaCache) >= self.AHA_CACHE_SIZE:
             self._ahaCache.pop(next(iter(self._ahaCache)))
@@ -163,6 +158,10 @@ def _aha_colour_table(scene):
 class SMILEMaskEditorLogic(CaseNodeLogic):
     """AHA segments and SMILE scar masks from the Slicer scene."""
 
+    # how the panel calls the SMILE options, for error messages
+    SMILE_OPTION_NAMES = {"segments": "segments", "territory": "territory", "volume": "volume",
+                          "transmurality": "transmurality", "max_segments": "segments"}
+
     def __init__(self, scene=None):
         CaseNodeLogic.__init__(self, scene)
         self.lastRecord: dict | None = None
@@ -183,38 +182,24 @@ class SMILEMaskEditorLogic(CaseNodeLogic):
         (regenerating keeps the node); otherwise a new node ``<volume>_SMILE`` is made. The SMILE record is kept in
         ``self.lastRecord`` and on the node (``mrml.get_record``).
         """
-        from CLAIMLib.smile import SmileSpec, generate, generate_template, parse_pattern
+        from CLAIMLib.workflows.masks import check_mode, smile_masks, smile_spec
 
         if outputSegmentationNode is not None and outputSegmentationNode is labelNode:
             raise InputError(labelNode.GetName(), "is the input labels: choose another output segmentation")
-        if mode not in ("direct", "template"):
-            raise InputError("mode", f"unknown mode '{mode}' (direct or template)")
-        try:
-            parse_pattern(transmurality)
-        except ValueError as e:
-            raise InputError("transmurality", str(e)) from None
-        if isinstance(volumeMl, (int, float)) and not volumeMl > 0:
-            raise InputError("volume", f"must be positive (got {volumeMl:g} mL)")
+        check_mode(mode, "mode")
+        spec = smile_spec(segments=segments or None, territory=territory, volume_ml=volumeMl,
+                          transmurality=transmurality, mvo=mvo, names=self.SMILE_OPTION_NAMES)
         t = time.perf_counter()
         context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme, mode)
         subject = context.subject
         t_subject = time.perf_counter() - t
-        spec = SmileSpec(segments=tuple(int(s) for s in segments) if segments else None, territory=territory,
-                         volume_ml=volumeMl, transmurality=transmurality, mvo=bool(mvo))
-        rng = np.random.default_rng(int(seed))
         t = time.perf_counter()
-        try:
-            result = (generate_template(rng, subject, context.aha.registration, spec) if mode == "template"
-                      else generate(rng, subject, spec))
-        except ValueError as e:
-            raise InputError(labelNode.GetName(), str(e)) from None
+        mask = smile_masks(context.case, spec, seed=int(seed), mode=mode, aha=context.aha, subject=subject,
+                           source=labelNode.GetName())[0]
         t_mask = time.perf_counter() - t
-        node = mrml.structure_segmentation(self.scene, volumeNode,
-                                           {"scar": result.scar & ~result.mvo, "mvo": result.mvo},
+        node = mrml.structure_segmentation(self.scene, volumeNode, {"scar": mask.scar & ~mask.mvo, "mvo": mask.mvo},
                                            f"{volumeNode.GetName()}_SMILE", node=outputSegmentationNode)
-        orientation = context.aha.orientation
-        record = {"volume": volumeNode.GetName(), "labels": labelNode.GetName(), "seed": int(seed), "mode": mode,
-                  "orientation": orientation.to_dict(), **result.record,
+        record = {"volume": volumeNode.GetName(), "labels": labelNode.GetName(), **mask.record,
                   "seconds": {"inputs_aha_subject": round(t_subject, 4), "mask": round(t_mask, 4)}}
         mrml.set_record(node, record)
         self.lastRecord = record
@@ -256,14 +241,14 @@ class CLAIMLogic(CaseNodeLogic):
 
     # ------------------------------------------------------------------------------------------------ synthesis
     def _synthesisInputs(self, volumeNode, labelNode, maskNode, scheme):
-        """(case, the image as the node holds it, scar, MVO), checked as ``claim synthesize`` checks them."""
+        """(case, scar, MVO), checked as ``claim synthesize`` checks them. The case's image is the volume's array
+        as the node holds it (its own dtype), so everything outside the mask stays bit-exact."""
         if maskNode is None:
             raise InputError("scar mask", "select a scar mask (e.g. from the SMILE Mask Editor)")
         case = self.caseFromNodes(volumeNode, labelNode, scheme)
-        raw = mrml.array_from_volume_node(volumeNode)
         scar, mvo = mrml.scar_from_node(maskNode, volumeNode)
         check_scar_mask(scar, case.myocardium, maskNode.GetName())
-        return case, raw, scar, mvo & scar
+        return case, scar, mvo & scar
 
     @staticmethod
     def _synthesisOptions(sampler, steps, brightness) -> dict:
@@ -293,33 +278,31 @@ class CLAIMLogic(CaseNodeLogic):
                    seed: int = 0, brightness: float | None = None, device: str | None = None,
                    scheme: str | None = None):
         """Paint scar texture under the mask with the diffusion model, in this process
-        (``CLAIMLib.diffusion.sample.synthesize``). Returns a new volume node ``<input>_synthetic`` on the input's
-        grid, in its dtype; every voxel outside the mask keeps its value and the input node is untouched."""
-        from CLAIMLib.diffusion.sample import synthesize
+        (``CLAIMLib.workflows.synthesis.synthesize_case``). Returns a new volume node ``<input>_synthetic`` on the
+        input's grid, in its dtype; every voxel outside the mask keeps its value and the input node is untouched."""
+        from CLAIMLib.workflows.synthesis import synthesize_case
 
-        case, raw, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
+        case, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
         options = self._synthesisOptions(sampler, steps, brightness)
-        bundle = self._generator(checkpoint, device)
-        image, record = synthesize(bundle, case, scar, mvo, seed=int(seed), volume=raw, **options)
-        return self._addSyntheticVolume(volumeNode, image, {"model": str(checkpoint), "mask": maskNode.GetName(),
-                                                            **record})
+        syn = synthesize_case(self._generator(checkpoint, device), case, scar, mvo, seed=int(seed), **options)
+        return self._addSyntheticVolume(volumeNode, syn.image, {"model": str(checkpoint), "mask": maskNode.GetName(),
+                                                                **syn.record})
 
     def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "ddim", steps: int = 50,
                           seed: int = 0, brightness: float | None = None, device: str | None = None,
                           scheme: str | None = None) -> CommandJob:
         """The same as ``synthesize`` as a child-process job: ``claim synthesize`` on temporary files."""
+        from CLAIMLib.diffusion.sample import resolve_checkpoint
         from CLAIMLib.io import read_volume, write_volume
         from CLAIMLib.labels import EMIDEC
 
-        case, raw, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
+        case, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
         self._synthesisOptions(sampler, steps, brightness)  # bad options fail here, before any process starts
-        from CLAIMLib.diffusion.sample import resolve_checkpoint
-
         resolve_checkpoint(checkpoint)
         work = temporary_folder("claim-synthesis-")
         try:
             g = case.geometry
-            write_volume(work / "image.nrrd", raw, g, raw.dtype)
+            write_volume(work / "image.nrrd", case.image, g, case.image.dtype)
             write_volume(work / "labels.nrrd", case.labels(), g, np.uint8)
             write_volume(work / "mask.nrrd", EMIDEC.encode(dict(case.masks, scar=scar, mvo=mvo), g.shape), g, np.uint8)
         except BaseException:
@@ -331,7 +314,7 @@ class CLAIMLogic(CaseNodeLogic):
                           "--sampler", sampler, "--steps", int(steps), "--seed", int(seed),
                           *(["--brightness", float(brightness)] if brightness else []),
                           *(["--device", _device(device)] if _device(device) else []))
-        mask_name = maskNode.GetName()
+        mask_name, dtype = maskNode.GetName(), case.image.dtype
 
         def finish():
             import json
@@ -342,7 +325,7 @@ class CLAIMLogic(CaseNodeLogic):
             record.update({"model": str(checkpoint), "mask": mask_name})
             for k in ("image", "labels"):
                 record.pop(k, None)
-            return self._addSyntheticVolume(volumeNode, image.astype(raw.dtype, copy=False), record)
+            return self._addSyntheticVolume(volumeNode, image.astype(dtype, copy=False), record)
 
         return CommandJob(argv, [out, work / "synthetic_labels.nrrd", work / "synthetic.json"], finish, work,
                           "synthesis")
@@ -362,35 +345,41 @@ class CLAIMLogic(CaseNodeLogic):
             self._predictors = {key: Predictor(modelDir, device=_device(device))}  # one model in memory at a time
         return self._predictors[key]
 
-    def _addSegmentationResult(self, volumeNode, labels, record, outputSegmentationNode=None):
+    def _addSegmentationResult(self, volumeNode, labels, model, record, outputSegmentationNode=None):
+        """The model's labels as segments named and coloured from the model's own label names (``ModelFolder``)."""
         labels = np.asarray(labels)
-        masks = {"cavity": labels == 1, "normal": labels == 2, "scar": labels == 3, "mvo": labels == 4}
-        node = mrml.structure_segmentation(self.scene, volumeNode, masks, f"{volumeNode.GetName()}_segmentation",
-                                           node=outputSegmentationNode)
+        segments = model.segments()
+        node = mrml.labelled_segmentation(self.scene, volumeNode, labels, segments,
+                                          f"{volumeNode.GetName()}_segmentation", node=outputSegmentationNode)
         vox = mrml.geometry_from_volume_node(volumeNode).voxel_volume_ml
-        record = {**record, "volumes_ml": {k: round(float(np.count_nonzero(m)) * vox, 4) for k, m in masks.items()}}
+        record = {**record, "volumes_ml": {name: round(float(np.count_nonzero(labels == value)) * vox, 4)
+                                           for name, value, _ in segments}}
         mrml.set_record(node, record)
         return node
 
     def segment(self, volumeNode, modelDir, device: str | None = None, outputSegmentationNode=None):
-        """nnU-Net segmentation in this process (``CLAIMLib.segmentation.nnunet.Predictor``, loaded once per model
-        folder): a segmentation node with Cavity, Myocardium, Scar and MVO segments on the input's grid."""
+        """nnU-Net segmentation in this process (``CLAIMLib.workflows.segmentation.segment_image``, the model loaded
+        once per folder): a segmentation node with one segment per label of the model (Cavity, Myocardium, Scar
+        and MVO for CLAIM's models) on the input's grid."""
+        from CLAIMLib.workflows.segmentation import segment_image
+
         if volumeNode is None:
             raise InputError("input", "select an LGE volume")
-        geometry = mrml.geometry_from_volume_node(volumeNode)
-        labels = self._predictor(modelDir, device).predict(mrml.array_from_volume_node(volumeNode), geometry)
-        return self._addSegmentationResult(volumeNode, labels, {"model": str(modelDir), "volume": volumeNode.GetName()},
+        predictor = self._predictor(modelDir, device)
+        result = segment_image(predictor, mrml.array_from_volume_node(volumeNode),
+                               mrml.geometry_from_volume_node(volumeNode), volumeNode.GetName())
+        return self._addSegmentationResult(volumeNode, result.labels, predictor.model,
+                                           {"model": str(modelDir), "volume": volumeNode.GetName()},
                                            outputSegmentationNode)
 
     def segmentCommand(self, volumeNode, modelDir, device: str | None = None) -> CommandJob:
         """The same as ``segment`` as a child-process job: ``claim segment`` on a temporary file."""
         from CLAIMLib.io import read_volume, write_volume
+        from CLAIMLib.segmentation.model_folder import ModelFolder
 
         if volumeNode is None:
             raise InputError("input", "select an LGE volume")
-        model = Path(modelDir)
-        if not (model / "plans.json").is_file():
-            raise InputError(model, "is not a trained nnU-Net model folder (no plans.json)")
+        model = ModelFolder(modelDir)
         raw = mrml.array_from_volume_node(volumeNode)
         work = temporary_folder("claim-segmentation-")
         try:
@@ -399,51 +388,46 @@ class CLAIMLogic(CaseNodeLogic):
             shutil.rmtree(work, ignore_errors=True)
             raise
         out = work / "segmentation.nrrd"
-        argv = claim_argv("segment", "--image", work / "image.nrrd", "--model", model, "--out", out,
+        argv = claim_argv("segment", "--image", work / "image.nrrd", "--model", model.path, "--out", out,
                           *(["--device", _device(device)] if _device(device) else []))
 
         def finish():
             labels, geometry = read_volume(out)
             self._checkGrid(volumeNode, labels, geometry, out)
-            return self._addSegmentationResult(volumeNode, labels.astype(np.uint8),
-                                               {"model": str(model), "volume": volumeNode.GetName()})
+            return self._addSegmentationResult(volumeNode, labels.astype(np.uint8), model,
+                                               {"model": str(model.path), "volume": volumeNode.GetName()})
 
         return CommandJob(argv, [out], finish, work, "segmentation")
 
     # ------------------------------------------------------------------------------------------------ bull's-eye
+    TABLE_TITLES = {"segment": "Segment", "name": "Name", "level": "Level", "territory": "Territory",
+                    "myocardium_ml": "Myocardium", "scar_ml": "Scar", "scar_percent": "Scar %",
+                    "transmurality_mean": "Transmurality (mean)", "transmurality_max": "Transmurality (max)",
+                    "mvo_ml": "MVO"}
+    TABLE_UNITS = {"myocardium_ml": "mL", "scar_ml": "mL", "scar_percent": "%", "transmurality_mean": "fraction",
+                   "transmurality_max": "fraction", "mvo_ml": "mL"}
+
     def bullseye(self, volumeNode, labelNode, scarNode=None, pngPath=None, rvPointsNode=None,
                  scheme: str | None = None, tableNode=None):
-        """Scar per AHA segment (``CLAIMLib.quantify.quantify``) as a table node with 17 rows, and the bull's-eye
-        figure (``CLAIMLib.bullseye.plot``: scar mL, % of segment, mean transmurality) as a PNG.
+        """Scar per AHA segment (``CLAIMLib.workflows.tables.case_bullseye``) as a table node with 17 rows, and the
+        bull's-eye figure (scar mL, % of segment, mean transmurality) as a PNG.
 
         The scar comes from ``scarNode`` (a segmentation with Scar/MVO segments, e.g. a SMILE mask or an nnU-Net
         result, or a labelmap), or from the labels themselves. Returns (table node, PNG path); the totals are
         on the table node (``mrml.get_record``).
         """
-        from CLAIMLib.bullseye import plot, scar_panels
-        from CLAIMLib.quantify import COLUMNS, quantify
+        from CLAIMLib.quantify import COLUMNS
+        from CLAIMLib.workflows.tables import case_bullseye
 
         context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme)
-        case = context.case
-        if scarNode is None:
-            scar, mvo = case.masks.get("scar"), case.masks.get("mvo")
-        else:
+        scar = mvo = None
+        if scarNode is not None:
             scar, mvo = mrml.scar_from_node(scarNode, volumeNode)
-        table = quantify(context.aha.labels, case.myocardium, scar, case.geometry, mvo=mvo,
-                         cavity=case.masks.get("cavity"))
-        totals = table["totals"]
         name = scarNode.GetName() if scarNode is not None else labelNode.GetName()
-        title = f"{name}: scar {totals['scar_ml']:.1f} mL ({totals['scar_percent']:.0f}% of LV myocardium)"
         png = Path(pngPath) if pngPath else temporary_folder("claim-bullseye-") / f"{volumeNode.GetName()}_bullseye.png"
-        plot(scar_panels(table), png, suptitle=title)
-        titles = {"segment": "Segment", "name": "Name", "level": "Level", "territory": "Territory",
-                  "myocardium_ml": "Myocardium", "scar_ml": "Scar", "scar_percent": "Scar %",
-                  "transmurality_mean": "Transmurality (mean)", "transmurality_max": "Transmurality (max)",
-                  "mvo_ml": "MVO"}
-        units = {"myocardium_ml": "mL", "scar_ml": "mL", "scar_percent": "%", "transmurality_mean": "fraction",
-                 "transmurality_max": "fraction", "mvo_ml": "mL"}
+        table = case_bullseye(context.case, context.aha.labels, png, scar, mvo, name=name)
         node = mrml.table_node_from_rows(self.scene, table["segments"], COLUMNS, f"{name}_scar_per_segment",
-                                         node=tableNode, titles=titles, units=units)
-        mrml.set_record(node, {"totals": totals, "png": str(png), "scar": name,
+                                         node=tableNode, titles=self.TABLE_TITLES, units=self.TABLE_UNITS)
+        mrml.set_record(node, {"totals": table["totals"], "png": str(png), "scar": name,
                                "orientation": context.aha.orientation.to_dict()})
         return node, str(png)

@@ -173,14 +173,39 @@ def new_segmentation_node(scene, name: str, reference_volume_node):
     return node
 
 
-def set_segment(segmentation_node, key: str, mask: np.ndarray, reference_volume_node, segment_id: str | None = None):
-    """Create or replace one structure's segment (name, colour and terminology from STRUCTURE_SEGMENTS).
+def segment_style(structure: str | None, name: str, index: int = 0) -> tuple:
+    """(segment name, colour, terminology) of a structure: CLAIM's own for the structures it knows
+    (STRUCTURE_SEGMENTS), else the given name with a colour from a fixed palette and a generic terminology."""
+    if structure in STRUCTURE_SEGMENTS:
+        return STRUCTURE_SEGMENTS[structure]
+    palette = ((0.3, 0.6, 0.9), (0.5, 0.8, 0.4), (0.9, 0.5, 0.8), (0.6, 0.6, 0.6))
+    return name, palette[index % len(palette)], terminology(_STRUCTURE, "SCT^85756007^Tissue", _HEART)
+
+
+def labelled_segmentation(scene, reference_volume_node, labels: np.ndarray, segments, name: str, node=None):
+    """A segmentation node (new, or ``node`` refilled) from a label map: one segment per (label name, value,
+    structure) of ``segments`` (e.g. a model's, ``ModelFolder.segments()``), styled by ``segment_style``."""
+    if node is None:
+        node = new_segmentation_node(scene, name, reference_volume_node)
+    else:
+        node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+        node.SetAndObserveTransformNodeID(reference_volume_node.GetTransformNodeID())
+    labels = np.asarray(labels)
+    with slicer.util.NodeModify(node):
+        for index, (label_name, value, structure) in enumerate(segments):
+            set_segment(node, segment_style(structure, label_name, index), labels == value, reference_volume_node)
+    return node
+
+
+def set_segment(segmentation_node, key, mask: np.ndarray, reference_volume_node, segment_id: str | None = None):
+    """Create or replace one structure's segment: ``key`` names a structure of STRUCTURE_SEGMENTS (its name, colour
+    and terminology), or is a (name, colour, terminology) style of its own.
 
     The segment is found by ID (default: its name), so a segment regenerated into the same node keeps its ID and
     display settings. ``mask`` is a bool array on the reference volume's grid; an empty mask leaves an empty segment.
     """
     ensure_segmentation_converters()
-    name, colour, entry = STRUCTURE_SEGMENTS[key]
+    name, colour, entry = STRUCTURE_SEGMENTS[key] if isinstance(key, str) else key
     segment_id = segment_id or name
     segmentation = segmentation_node.GetSegmentation()
     if segmentation.GetSegment(segment_id) is None:

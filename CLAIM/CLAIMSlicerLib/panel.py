@@ -56,13 +56,6 @@ class ParameterNodePanel:
         self.addObserver(scene, scene.EndCloseEvent, self.onSceneEndClose)
         return uiWidget
 
-    @staticmethod
-    def ensureDependencies(group: str) -> bool:
-        """The Python packages ``group`` needs, installed after asking (``widgets.ensureDependencies``)."""
-        from .widgets import ensureDependencies
-
-        return ensureDependencies(group)
-
     def onParameterNodeModified(self, caller=None, event=None) -> None:
         """Bring the panel up to date with the parameters (override)."""
 

@@ -2,7 +2,8 @@
 phantom, waiting for panel jobs, and tiny models trained on the fly.
 
 The self-tests' Logic tests run in Slicer and, with slicer-core, under pytest; their panel tests need the Slicer
-application and skip elsewhere with ``NO_SLICER`` as the reason.
+application and skip elsewhere with ``NO_SLICER`` as the reason. What the panels do (``handlers``) is tested in
+pytest with a fake Logic (tests/test_slicer_handlers.py); these in-application tests add the real widgets and jobs.
 """
 from __future__ import annotations
 
@@ -41,11 +42,12 @@ def runAll(testCase: unittest.TestCase, tests) -> None:
 
 def loadSamplePhantom():
     """The CLAIM phantom through Sample Data (registered by the CLAIM module): (volume node, labels node)."""
-    import CLAIM
     import SampleData
 
-    CLAIM.registerSampleData()  # done at startup; again is a no-op (SampleData skips a registered source)
-    source = SampleData.SampleDataLogic().sourceForSampleName(CLAIM.SAMPLE_NAME)
+    from .sampledata import SAMPLE_NAME, registerSampleData
+
+    registerSampleData()  # done at startup; again is a no-op (SampleData skips a registered source)
+    source = SampleData.SampleDataLogic().sourceForSampleName(SAMPLE_NAME)
     nodes = source.customDownloader(source)
     volume = next(n for n in nodes if n.IsA("vtkMRMLScalarVolumeNode"))
     labels = next(n for n in nodes if n.IsA("vtkMRMLSegmentationNode"))

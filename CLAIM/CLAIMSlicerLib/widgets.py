@@ -1,18 +1,16 @@
 """Qt building blocks shared by the CLAIM and SMILEMaskEditor module panels.
 
 Written against Slicer's ``qt`` module (PythonQt) using only what PySide6 also has (setters as methods, getters
-through ``_value``), so that ``JobController`` is tested for real under PySide6 (``tests/qt_shim.py``).
+through ``qtcompat.value``), so that ``JobController`` is tested for real under PySide6 (``tests/qt_shim.py``).
+What the panels do with these lives in ``handlers``; this module only shows things.
 """
 from __future__ import annotations
 
 import qt
 
-from .bullseye_picker import _enum, _value
-
-
-def oneLine(error) -> str:
-    """The message of an exception (or text) on one line."""
-    return " ".join(str(error).split()) or type(error).__name__
+from .jobs import oneLine
+from .qtcompat import enum, value
+from .signals import Signal
 
 
 class JobController:
@@ -24,6 +22,10 @@ class JobController:
     status says so; a failure shows its one-line error and calls ``onFailure(message)``. ``cancel()`` kills the
     process tree (``CLAIMLib.runner.ProcessRunner``); ``finish()`` never runs then, so the scene stays as it was.
     The job's temporary folder is removed in every case.
+
+    Two ``signals.Signal`` objects report to the layers above without Qt: ``progressed(fraction, stage)`` for each
+    progress event, and ``finished(result, error)`` once per job however it ended (``result`` None unless it
+    succeeded, ``error`` the one-line message of a failure, both None when cancelled).
     """
 
     def __init__(self, button, progressBar, statusLabel, interval_ms: int = 100, runner=None,
@@ -33,11 +35,13 @@ class JobController:
         self.button, self.progressBar, self.statusLabel = button, progressBar, statusLabel
         self.runner = runner if runner is not None else ProcessRunner()
         self.cancelText = cancelText
-        self.applyText = _value(button, "text")
+        self.applyText = value(button, "text")
         self.job = None
         self.result = None
         self.error: str | None = None
         self._onSuccess = self._onFailure = None
+        self.progressed = Signal("fraction", "stage")
+        self.finished = Signal("result", "error")
         self.timer = qt.QTimer()
         self.timer.setInterval(int(interval_ms))
         self.timer.timeout.connect(self.poll)
@@ -58,6 +62,7 @@ class JobController:
         except Exception as e:  # e.g. PythonSlicer not found
             job.cleanup()
             self._fail(f"{job.title}: cannot start ({oneLine(e)})")
+            self.finished.emit(None, self.error)
             return False
         self.job = job
         self.button.setText(self.cancelText)
@@ -86,6 +91,7 @@ class JobController:
                 self.progressBar.setValue(int(round(100 * event["progress"])))
                 stage = event.get("stage") or self.job.title
                 self.statusLabel.setText(f"{self.job.title}: {stage} ({100 * event['progress']:.0f}%)")
+                self.progressed.emit(float(event["progress"]), stage)
             elif event["type"] == "finished":
                 self._finished(event)
                 return
@@ -112,6 +118,7 @@ class JobController:
                 self._onSuccess(self.result)
         finally:
             job.cleanup()
+            self.finished.emit(self.result, self.error)
 
     def _fail(self, message: str) -> None:
         self.error = oneLine(message)
@@ -126,8 +133,8 @@ def showImage(label, path, width: int | None = None) -> None:
     if pixmap.isNull():
         label.setText(f"cannot read {path}")
         return
-    w = int(width or max(200, _value(label, "width")))
-    label.setPixmap(pixmap.scaledToWidth(w, _enum(qt.Qt, "SmoothTransformation", "TransformationMode")))
+    w = int(width or max(200, value(label, "width")))
+    label.setPixmap(pixmap.scaledToWidth(w, enum(qt.Qt, "SmoothTransformation", "TransformationMode")))
 
 
 SETTINGS_PREFIX = "CLAIM/"

@@ -1,4 +1,4 @@
-"""Subcommands on cases: info, convert, phantom, demo, aha, bullseye, smile, mask-stats."""
+"""Subcommands on cases: info, convert, phantom, demo, aha, bullseye, smile, mask-stats (parsers and handlers)."""
 from __future__ import annotations
 
 import json
@@ -9,18 +9,102 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .common import _scheme, _case_files, _load_labelled_case, _check_suffix, _aha_result, _same_grid, _smile_spec, _numbered
+from .common import (add_case_arguments, add_smile_arguments, add_subject_arguments, case_files, check_folder_target,
+                     check_suffix, load_labelled_case, numbered, rv_points, same_grid, scheme_of, smile_spec)
+
+
+def add_parsers(sub) -> None:
+    _add_dataset_parsers(sub)
+    _add_subject_parsers(sub)
+
+
+def _add_dataset_parsers(sub) -> None:
+    p = sub.add_parser("info", help="shape, spacing, slice order and structure volumes (mL) of cases",
+                       description="Print a case's grid, slice order and each structure's volume in mL. "
+                                   "PATHS: a case folder or dataset root, a label file, or IMAGE LABELS.")
+    add_case_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert", help="check cases and write them in the EMIDEC layout (NIfTI, EMIDEC labels)",
+                       description="Read cases in any supported layout (EMIDEC, MyoPS, nnU-Net, pairs, .seg.nrrd), "
+                                   "check them, and write them as OUT/<id>/Images and OUT/<id>/Contours.")
+    add_case_arguments(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
+                       description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--normal-fraction", type=float, default=0.3, help="fraction of normal cases (default 0.3)")
+    p.set_defaults(func=cmd_phantom)
+
+    p = sub.add_parser("demo", help="run everything on a fresh phantom cohort (and EMIDEC samples if present)",
+                       description="Generate a phantom cohort, read it back, and write a montage and a report.")
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6, at least 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
+    p.add_argument("--diffusion-model", help="a generator checkpoint to use instead of training the tiny one")
+    p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder to use instead of training the demo's")
+    p.add_argument("--joint-steps", type=int, default=6, help="joint training steps (default 6)")
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_subject_parsers(sub) -> None:
+    p = sub.add_parser("aha", help="label the myocardium with the 17 AHA segments, in subject space",
+                       description="Write 0 for background and 1-17 on myocardium voxels, on the input's grid. "
+                                   "The septum comes from an RV mask in the labels, RV insertion points, the LGE "
+                                   "image, or a default (with a warning), in that order.")
+    add_subject_arguments(p, "the label map")
+    p.add_argument("--out", type=Path, required=True, help="output AHA label map (.nii.gz, .nii, .nrrd, .mha)")
+    p.add_argument("--json", type=Path, help="also write the orientation record as JSON")
+    p.set_defaults(func=cmd_aha)
+
+    p = sub.add_parser("bullseye", help="per-segment scar volume, %% and transmurality: bull's-eye and table",
+                       description="Quantify scar per AHA segment and draw bull's-eyes (scar mL, %% of segment, "
+                                   "mean transmurality). Computes the AHA segments unless --aha is given.")
+    add_subject_arguments(p, "the label map (myocardium, and scar unless --scar)")
+    p.add_argument("--scar", type=Path, help="a scar mask or label map to quantify instead of the labels' scar")
+    p.add_argument("--aha", type=Path, help="AHA labels (from claim aha) on the same grid")
+    p.add_argument("--out", type=Path, required=True, help="figure (.png or .svg)")
+    p.add_argument("--csv", type=Path, help="also write the per-segment table as CSV")
+    p.add_argument("--title", help="figure title")
+    p.set_defaults(func=cmd_bullseye)
+
+    p = sub.add_parser("smile", help="clinically guided scar masks on a subject's AHA segments (SMILE)",
+                       description="Grow textured scar masks inside chosen AHA segments, with a volume in mL and a "
+                                   "transmurality pattern. Writes a label map (1 cavity, 2 myocardium, 3 scar, "
+                                   "4 MVO) and a JSON sidecar per mask. An existing scar becomes myocardium.")
+    add_subject_arguments(p, "the subject's label map (myocardium, cavity)", method=False)
+    p.add_argument("--out", type=Path, required=True, help="output mask (.nii.gz ...); with --count N, numbered")
+    add_smile_arguments(p)
+    p.add_argument("--mode", choices=("direct", "template"), default="direct",
+                   help="direct (subject's own AHA labels, default) or template (paper-faithful, via registration)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
+    p.set_defaults(func=cmd_smile)
+
+    p = sub.add_parser("mask-stats", help="realism metrics between two sets of scar masks",
+                       description="Compare scar masks with reference masks: AHA involvement frequency, and "
+                                   "Wasserstein distances of volume, transmurality, components and endocardial "
+                                   "contact.")
+    p.add_argument("--masks", type=Path, required=True, help="folder of label maps (e.g. claim smile outputs)")
+    p.add_argument("--reference", type=Path, required=True, help="folder of reference cases (e.g. real scars)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.add_argument("--out", type=Path, help="also write the report as JSON")
+    p.set_defaults(func=cmd_mask_stats)
 
 
 def cmd_info(args) -> int:
-    import numpy as np
-
     from ..info import case_info, format_info, grid_info
     from ..io import load_case, read_volume
 
-    scheme = _scheme(args)
+    scheme = scheme_of(args)
     infos = []
-    for f in _case_files(args):
+    for f in case_files(args):
         if f.labels is None:  # an image alone: its grid
             array, geometry = read_volume(f.image)
             info = {"case_id": f.case_id, "image": str(f.image), **grid_info(geometry),
@@ -40,12 +124,10 @@ def cmd_convert(args) -> int:
     from ..io import load_case, write_case
     from ..progress import track
 
-    scheme = _scheme(args)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
+    scheme = scheme_of(args)
+    out = check_folder_target(args.out)
     # read and check every case before writing anything: bad input leaves no output behind
-    cases = [load_case(f, scheme) for f in track(_case_files(args), stage="reading")]
+    cases = [load_case(f, scheme) for f in track(case_files(args), stage="reading")]
     for case in track(cases, stage="writing"):
         write_case(case, out)
     print(f"wrote {len(cases)} case{'s' if len(cases) != 1 else ''} in the EMIDEC layout to {out}")
@@ -53,28 +135,24 @@ def cmd_convert(args) -> int:
 
 
 def cmd_phantom(args) -> int:
-    from ..phantom import case_rng, cohort_plan, generate_case, write_case
-    from ..progress import track
+    from ..workflows.cohorts import write_phantom_cohort
 
     if args.cases < 1:
         raise InputError("--cases", f"must be at least 1 (got {args.cases})")
     if not 0.0 <= args.normal_fraction <= 1.0:
         raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
+    out = check_folder_target(args.out)
     t0 = time.perf_counter()
-    plan = cohort_plan(args.cases, args.seed, args.normal_fraction)
-    for index, (case_id, pathological) in enumerate(track(plan, stage="phantom cohort")):
-        write_case(generate_case(case_rng(args.seed, index), case_id, pathological), out)
-    n_path = sum(p for _, p in plan)
-    print(f"wrote {len(plan)} phantom cases ({n_path} pathological, {len(plan) - n_path} normal) to {out} "
+    made = write_phantom_cohort(out, args.cases, args.seed, args.normal_fraction)
+    n_path = sum(1 for c in made.values() if c.truth["pathological"]) if made else 0
+    print(f"wrote {len(made)} phantom cases ({n_path} pathological, {len(made) - n_path} normal) to {out} "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def cmd_demo(args) -> int:
-    from ..demo import run_demo
+    from ..segmentation.model_folder import ModelFolder
+    from ..workflows.demo import run_demo
 
     emidec = Path(args.emidec) if args.emidec else None
     if emidec is not None and not emidec.is_dir():
@@ -82,15 +160,11 @@ def cmd_demo(args) -> int:
     if args.cases < 4:
         raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
                                     f"(got {args.cases})")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
+    out = check_folder_target(args.out)
     model = Path(args.diffusion_model) if args.diffusion_model else None
     if model is not None and not model.is_file():
         raise InputError(model, "no such checkpoint")
-    seg_model = Path(args.seg_model) if args.seg_model else None
-    if seg_model is not None and not (seg_model / "plans.json").is_file():
-        raise InputError(seg_model, "is not a trained nnU-Net model folder (no plans.json)")
+    seg_model = ModelFolder(args.seg_model).path if args.seg_model else None
     if args.joint_steps < 1:
         raise InputError("--joint-steps", f"must be at least 1 (got {args.joint_steps})")
     summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed, diffusion_model=model,
@@ -105,10 +179,12 @@ def cmd_demo(args) -> int:
 
 def cmd_aha(args) -> int:
     from ..io import WRITE_SUFFIXES, write_json, write_volume
+    from ..workflows.aha import case_aha
 
-    _check_suffix(args.out, WRITE_SUFFIXES, "--out")
-    case = _load_labelled_case(args)
-    result = _aha_result(args, case)
+    check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    points = rv_points(args)
+    case = load_labelled_case(args)
+    result = case_aha(case, method=args.method, rv_points=points, labels_source=args.labels)
     record = {"case_id": case.case_id, "labels": str(args.labels), **result.to_dict()}
     write_volume(args.out, result.labels, case.geometry, np.uint8)
     if args.json:
@@ -122,35 +198,40 @@ def cmd_aha(args) -> int:
     return 0
 
 
-def cmd_bullseye(args) -> int:
-    from ..bullseye import plot, scar_panels
-    from ..io import read_labels, read_volume, write_text
-    from ..labels import scar_from_labels
-    from ..quantify import quantify, to_csv
+def _aha_labels(args, case):
+    """AHA labels from --aha, or computed: (labels, where they came from)."""
+    from ..io import read_volume
+    from ..workflows.aha import case_aha
 
-    _check_suffix(args.out, (".png", ".svg"), "--out")
-    case = _load_labelled_case(args)
-    scar, mvo = case.masks.get("scar"), case.masks.get("mvo")
+    if not args.aha:
+        result = case_aha(case, method=args.method, rv_points=rv_points(args), labels_source=args.labels)
+        return result.labels, f"{result.method}, orientation from {result.orientation.source}"
+    aha, geometry = read_volume(args.aha)
+    same_grid(geometry, case, args.aha)
+    aha = np.round(aha).astype(np.int64)
+    if aha.min() < 0 or aha.max() > 17:
+        raise InputError(args.aha, f"AHA labels must be 0-17 (found {aha.min()}..{aha.max()})")
+    return aha, str(args.aha)
+
+
+def cmd_bullseye(args) -> int:
+    from ..io import read_labels, write_text
+    from ..labels import scar_from_labels
+    from ..quantify import to_csv
+    from ..workflows.tables import case_bullseye
+
+    check_suffix(args.out, (".png", ".svg"), "--out")
+    case = load_labelled_case(args)
+    scar = mvo = None
     if args.scar:
         array, geometry, _ = read_labels(args.scar)
-        _same_grid(geometry, case, args.scar)
-        scar, mvo = scar_from_labels(array, geometry, _scheme(args), args.scar)
-    if args.aha:
-        aha, geometry = read_volume(args.aha)
-        _same_grid(geometry, case, args.aha)
-        aha = np.round(aha).astype(np.int64)
-        if aha.min() < 0 or aha.max() > 17:
-            raise InputError(args.aha, f"AHA labels must be 0-17 (found {aha.min()}..{aha.max()})")
-        source = str(args.aha)
-    else:
-        result = _aha_result(args, case)
-        aha, source = result.labels, f"{result.method}, orientation from {result.orientation.source}"
-    table = quantify(aha, case.myocardium, scar, case.geometry, mvo=mvo, cavity=case.masks.get("cavity"))
-    t = table["totals"]
-    title = args.title or f"{case.case_id}: scar {t['scar_ml']:.1f} mL ({t['scar_percent']:.0f}% of LV myocardium)"
-    plot(scar_panels(table), args.out, suptitle=title)
+        same_grid(geometry, case, args.scar)
+        scar, mvo = scar_from_labels(array, geometry, scheme_of(args), args.scar)
+    aha, source = _aha_labels(args, case)
+    table = case_bullseye(case, aha, args.out, scar, mvo, title=args.title)
     if args.csv:
         write_text(args.csv, to_csv(table))
+    t = table["totals"]
     print(f"{case.case_id}: bull's-eye written to {args.out}" + (f", table to {args.csv}" if args.csv else ""))
     print(f"  AHA from {source}; scar {t['scar_ml']:.2f} mL of {t['myocardium_ml']:.2f} mL myocardium, "
           f"MVO {t['mvo_ml']:.2f} mL")
@@ -159,45 +240,29 @@ def cmd_bullseye(args) -> int:
 
 def cmd_smile(args) -> int:
     from ..io import WRITE_SUFFIXES, stem, write_json, write_volume
-    from ..labels import EMIDEC
-    from ..progress import track
-    from ..smile import generate, generate_template, prepare_subject
+    from ..workflows.masks import smile_masks
 
-    _check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    check_suffix(args.out, WRITE_SUFFIXES, "--out")
     if args.count < 1:
         raise InputError("--count", f"must be at least 1 (got {args.count})")
-    spec = _smile_spec(args)
-    case = _load_labelled_case(args)
-    method = "template" if args.mode == "template" else "direct"
-    args.method = method
-    result = _aha_result(args, case)
-    subject = prepare_subject(case.myocardium, case.masks.get("cavity"), case.geometry, result)
-    existing = case.volume_ml("scar")
-    rng = np.random.default_rng(args.seed)
-    outputs = []
-    for i in track(range(args.count), stage="SMILE masks"):
-        try:
-            res = (generate_template(rng, subject, result.registration, spec) if method == "template"
-                   else generate(rng, subject, spec))
-        except ValueError as e:
-            raise InputError(args.labels, str(e)) from None
-        masks = dict(case.masks)
-        masks["scar"], masks["mvo"] = res.scar, res.mvo
-        labels = EMIDEC.encode(masks, case.geometry.shape)  # 1 cavity, 2 myocardium, 3 scar, 4 MVO
-        outputs.append((_numbered(Path(args.out), i, args.count), labels, res.record))
-    for path, labels, record in outputs:
-        write_volume(path, labels, case.geometry, np.uint8)
-        write_json(path.with_name(stem(path) + ".json"), {
-            "case_id": case.case_id, "labels": str(args.labels), "seed": args.seed, "mode": method,
-            "orientation": result.orientation.to_dict(), "replaced_existing_scar_ml": round(existing, 4), **record})
-    first = outputs[0][2]
-    print(f"{case.case_id}: {len(outputs)} SMILE mask{'s' if len(outputs) > 1 else ''} ({method}) written to "
-          f"{outputs[0][0]}{' ...' if len(outputs) > 1 else ''}")
+    spec = smile_spec(args)
+    points = rv_points(args)
+    case = load_labelled_case(args)
+    masks = smile_masks(case, spec, count=args.count, seed=args.seed, mode=args.mode, rv_points=points,
+                        source=args.labels)
+    outputs = [numbered(Path(args.out), i, args.count) for i in range(len(masks))]
+    for path, mask in zip(outputs, masks):
+        write_volume(path, mask.labels, case.geometry, np.uint8)
+        write_json(path.with_name(stem(path) + ".json"), {"labels": str(args.labels), **mask.record})
+    first = masks[0].record
+    print(f"{case.case_id}: {len(masks)} SMILE mask{'s' if len(masks) > 1 else ''} ({args.mode}) written to "
+          f"{outputs[0]}{' ...' if len(masks) > 1 else ''}")
     print(f"  first: segments {first['segments']}, {first['pattern']} {first['extent']}, "
           f"target {first['target_total_ml']:.2f} mL, achieved {first['achieved_total_ml']:.2f} mL, "
           f"MVO {first['mvo_ml']:.2f} mL")
-    if result.orientation.warning:
-        print(f"claim: warning: {result.orientation.warning}", file=sys.stderr)
+    warning = first["orientation"].get("warning")
+    if warning:
+        print(f"claim: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -231,19 +296,18 @@ def _mask_set(folder, scheme):
 
 
 def cmd_mask_stats(args) -> int:
-    from ..aha import aha_segments
     from ..io import write_json
     from ..maskstats import case_stats, compare, format_report
     from ..progress import track
+    from ..workflows.aha import case_aha
 
-    scheme = _scheme(args)
+    scheme = scheme_of(args)
     sets = {}
     for name, folder in (("masks", args.masks), ("reference", args.reference)):
         stats = []
         for case, septum in track(_mask_set(folder, scheme), stage=f"reading {name}"):
-            r = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.image,
-                             rv=case.masks.get("rv"), septum=septum)
-            stats.append(case_stats(case.mask("scar"), case.myocardium, case.masks.get("cavity"), r.labels,
+            aha = case_aha(case, septum=septum).labels
+            stats.append(case_stats(case.mask("scar"), case.myocardium, case.masks.get("cavity"), aha,
                                     case.geometry))
         sets[name] = stats
     result = compare(sets["masks"], sets["reference"])

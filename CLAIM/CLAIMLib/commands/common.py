@@ -1,18 +1,73 @@
-"""Helpers the subcommands share: resolving inputs, checking options, the subject's AHA orientation."""
+"""What the subcommands share: the argument groups (case, subject, SMILE, sampling), and turning arguments into
+checked plain objects (scheme, case files, SMILE spec, RV points). Nothing here orchestrates."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..errors import InputError
 
 
-def _scheme(args):
+# ------------------------------------------------------------------------------------------ argument groups
+def add_case_arguments(p: argparse.ArgumentParser) -> None:
+    """The inputs of every command that reads cases (resolved by ``case_files``)."""
+    p.add_argument("paths", nargs="*", metavar="CASE_OR_FILES",
+                   help="a case folder or dataset root, a label file, or IMAGE LABELS")
+    p.add_argument("--image", type=Path, help="the LGE image (with --labels)")
+    p.add_argument("--labels", type=Path, help="the label map (NIfTI, NRRD or Slicer .seg.nrrd)")
+    p.add_argument("--scheme", help="label scheme: emidec, myops or e.g. 'cavity=1,myocardium=2+3+4,scar=3+4,mvo=4' "
+                                    "(default: detected from the values)")
+
+
+def add_subject_arguments(p: argparse.ArgumentParser, labels_help: str, method: bool = True) -> None:
+    """A subject's labels and image, and where its AHA orientation comes from (commands that compute AHA)."""
+    p.add_argument("--labels", type=Path, required=True, help=labels_help)
+    p.add_argument("--image", type=Path, help="the LGE image (finds the RV when the labels have none)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.add_argument("--rv-point", action="append", metavar="[anterior:|inferior:]X,Y,Z",
+                   help="an RV insertion point in mm (LPS, or RAS with --ras); give one or two. "
+                        "A single point is taken as the anterior insertion point unless prefixed inferior:. "
+                        "Write --rv-point=-12.5,3,40 when a coordinate starts with a minus sign")
+    p.add_argument("--ras", action="store_true", help="--rv-point coordinates are RAS (as Slicer shows them)")
+    if method:
+        p.add_argument("--method", choices=("direct", "template"), default="direct",
+                       help="direct (subject space, default) or template (registration to a parametric template)")
+
+
+def add_smile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--segments", help="AHA segments, e.g. 4,10,15 (default: random adjacent ones)")
+    p.add_argument("--territory", type=str.upper, choices=("LAD", "RCA", "LCX", "RANDOM"),
+                   help="a coronary territory instead; random draws one by infarct prevalence (LAD 50%%, RCA 30%%, "
+                        "LCX 20%%)")
+    p.add_argument("--max-segments", type=int, default=4, help="most segments drawn at random (default 4)")
+    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default drawn from "
+                                       "EMIDEC's 23.68 +- 15.81 mL")
+    p.add_argument("--transmurality", help="subendocardial[:e] (default, e drawn in 0.3-1), transmural, "
+                                           "midwall, epicardial[:e]")
+    p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="generator checkpoint (checkpoint.pt or its run folder)")
+    p.add_argument("--sampler", default="ddim", help="ddim (default, <= 50 network calls) or repaint")
+    p.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+    p.add_argument("--jump", type=int, default=5, help="RePaint jump length (default 5)")
+    p.add_argument("--resample", type=int, default=5, help="RePaint resamplings per jump (default 5)")
+    p.add_argument("--brightness", type=float, help="scar brightness relative to the blood pool (default: a "
+                                                    "histogram drawn from the training scars)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+
+
+# ------------------------------------------------------------------------------------------ arguments -> objects
+def scheme_of(args):
     from ..labels import parse_scheme
 
     return parse_scheme(args.scheme) if getattr(args, "scheme", None) else None
 
 
-def _case_files(args):
+def case_files(args):
     """The cases named on the command line: a folder (case or dataset), a label file, or IMAGE LABELS."""
     from ..io import CaseFiles, discover_cases, stem, volume_suffix
 
@@ -25,7 +80,7 @@ def _case_files(args):
         return [CaseFiles(stem(paths[0]), paths[0], paths[1])]
     if len(paths) == 1 and paths[0].is_file():
         p = paths[0]
-        if volume_suffix(p) == ".seg.nrrd" or _looks_like_labels(p):
+        if volume_suffix(p) == ".seg.nrrd" or looks_like_labels(p):
             return [CaseFiles(stem(p), None, p)]
         return [CaseFiles(stem(p), p, None)]
     if len(paths) == 1:
@@ -33,7 +88,7 @@ def _case_files(args):
     raise InputError(f"claim {args.command}", "give a case folder, a label file, or an image and its labels")
 
 
-def _looks_like_labels(path) -> bool:
+def looks_like_labels(path) -> bool:
     """A single file is a label map when it holds few whole-number values."""
     import numpy as np
 
@@ -45,49 +100,44 @@ def _looks_like_labels(path) -> bool:
     return np.unique(array).size <= 16
 
 
-def _orientation_inputs(args, case):
-    """RV mask (from the labels), RV insertion points (--rv-point) and the image, for the AHA orientation."""
-    from ..orientation import parse_rv_points
-
-    try:
-        points = parse_rv_points(args.rv_point or [], ras=args.ras)
-    except ValueError as e:
-        raise InputError("--rv-point", str(e)) from None
-    if len(points) > 2:
-        raise InputError("--rv-point", f"give one or two RV insertion points, not {len(points)}")
-    rv = case.masks.get("rv")
-    return {"rv": rv if rv is not None and rv.any() else None, "rv_points": points, "image": case.image}
-
-
-def _load_labelled_case(args):
+def load_labelled_case(args):
     from ..io import CaseFiles, load_case, stem
 
-    return load_case(CaseFiles(stem(args.labels), args.image, args.labels), _scheme(args))
+    return load_case(CaseFiles(stem(args.labels), args.image, args.labels), scheme_of(args))
 
 
-def _check_suffix(path, allowed, option):
+def rv_points(args) -> list:
+    from ..workflows.aha import parse_points
+
+    return parse_points(args.rv_point or [], ras=args.ras)
+
+
+def check_suffix(path, allowed, option):
     name = str(path).lower()
     if not any(name.endswith(a) for a in allowed):
         raise InputError(path, f"{option} must end with {' or '.join(allowed)}")
 
 
-def _aha_result(args, case):
-    from ..aha import aha_segments
-
-    try:
-        return aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, method=args.method,
-                            **_orientation_inputs(args, case))
-    except ValueError as e:  # e.g. insertion points that do not fit this heart
-        raise InputError("--rv-point" if args.rv_point else args.labels, str(e)) from None
+def check_fold(fold: str) -> None:
+    if fold != "all" and not (fold.isdigit() and 0 <= int(fold) <= 4):
+        raise InputError("--fold", f"use 0-4 or all (got {fold})")
 
 
-def _same_grid(geometry, case, path):
+def check_folder_target(path) -> Path:
+    """An output folder that may exist, but not as a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "exists and is not a folder")
+    return path
+
+
+def same_grid(geometry, case, path):
     diffs = geometry.differences(case.geometry)
     if diffs:
         raise InputError(path, f"not on the labels' grid: {'; '.join(diffs)}")
 
 
-def _parse_segments(text):
+def parse_segments(text):
     try:
         segs = [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
@@ -98,7 +148,7 @@ def _parse_segments(text):
     return segs
 
 
-def _parse_volume(text):
+def parse_volume(text):
     """'12.5' (total mL) or '4:3,10:2.5' (mL per segment)."""
     try:
         if ":" in text:
@@ -118,23 +168,25 @@ def _parse_volume(text):
                                         "(e.g. 4:3,10:2.5), all positive") from None
 
 
-def _smile_spec(args):
-    """The SMILE options of a command, checked."""
-    from ..smile import SmileSpec, parse_pattern
+def smile_spec(args):
+    """The SMILE options of a command, parsed and checked."""
+    from ..workflows.masks import smile_spec as make_spec
 
     if args.segments and args.territory:
         raise InputError("--segments", "give either --segments or --territory, not both")
-    try:
-        parse_pattern(args.transmurality)
-    except ValueError as e:
-        raise InputError("--transmurality", str(e)) from None
-    return SmileSpec(segments=tuple(_parse_segments(args.segments)) if args.segments else None,
-                     territory=args.territory, max_segments=args.max_segments,
-                     volume_ml=_parse_volume(args.volume_ml) if args.volume_ml else None,
+    return make_spec(segments=parse_segments(args.segments) if args.segments else None, territory=args.territory,
+                     max_segments=args.max_segments,
+                     volume_ml=parse_volume(args.volume_ml) if args.volume_ml else None,
                      transmurality=args.transmurality, mvo=args.mvo)
 
 
-def _numbered(path: Path, index: int, count: int) -> Path:
+def synthesis_options(args) -> dict:
+    from ..diffusion.sample import synthesis_options as options
+
+    return options(args.sampler, args.steps, args.brightness, args.jump, args.resample)
+
+
+def numbered(path: Path, index: int, count: int) -> Path:
     if count == 1:
         return path
     from ..io import stem, volume_suffix

@@ -111,13 +111,14 @@ def case_slices(case, size: int, spacing_mm: float, scar=None, mvo=None, only_sc
     scar = case.mask("scar") if scar is None else np.asarray(scar, bool)
     mvo = case.mask("mvo") if mvo is None else np.asarray(mvo, bool)
     myo = case.myocardium
-    norm = normalisation_for(case.image, myo, case.geometry)
+    image = case.float_image
+    norm = normalisation_for(image, myo, case.geometry)
     out = {k: [] for k in ("image", "scar", "mvo", "myo", "hist", "crops")}
     for k in range(myo.shape[0]):
         if not myo[k].any():
             continue
         c = slice_crop(k, myo[k], case.geometry, size, spacing_mm)
-        img = np.clip(norm.forward(c.crop(case.image[k], 1, cval=norm.lo)), -1, 1)
+        img = np.clip(norm.forward(c.crop(image[k], 1, cval=norm.lo)), -1, 1)
         sc = c.crop(scar[k] & ~mvo[k], 1) > 0.5
         mv = c.crop(mvo[k], 1) > 0.5
         if only_scarred and (sc | mv).sum() < min_scar_px:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..errors import InputError
 from ..progress import emit
 from .data import Slices, case_slices, gaussian_histogram, write_back
@@ -62,8 +63,11 @@ def load_generator(path, device: str | None = None) -> Bundle:
     """``load`` of a checkpoint given as the file or its run folder, with a one-line InputError for anything that is
     not a CLAIM generator checkpoint."""
     path = resolve_checkpoint(path)
+    device = resolve_device(device)  # an absent device is its own error, not a bad checkpoint
     try:
         return load(path, device)
+    except InputError:
+        raise
     except Exception as e:  # a file that is not one of our checkpoints
         raise InputError(path, f"cannot be loaded as a CLAIM generator checkpoint ({type(e).__name__})") from None
 
@@ -86,7 +90,9 @@ def synthesis_options(sampler: str = "ddim", steps: int | None = None, brightnes
 
 
 def load(path, device: str | None = None) -> Bundle:
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """A generator checkpoint ready to sample on ``device`` (default: CUDA when present); InputError("--device", ...)
+    for a device this machine does not have."""
+    device = resolve_device(device)
     ckpt = torch.load(path, map_location=device, weights_only=False)
     config = get_config(ckpt["config"])
     model = build_model(config)
@@ -201,11 +207,10 @@ def condition(bundle: Bundle, rng: np.random.Generator, n: int, blood_norm: floa
 
 def synthesize(bundle: Bundle, case, scar: np.ndarray, mvo: np.ndarray | None = None, sampler: str = "ddim",
                steps: int = 50, seed: int = 0, brightness: float | None = None, histogram=None,
-               jump_length: int = 5, jump_n_sample: int = 5, volume: np.ndarray | None = None
-               ) -> tuple[np.ndarray, dict]:
-    """A copy of the image with scar texture painted inside ``scar`` (MVO inside ``mvo``); nothing else changes.
-
-    ``volume`` is the image as read from its file (its own dtype, e.g. EMIDEC's float64); by default the case's.
+               jump_length: int = 5, jump_n_sample: int = 5) -> tuple[np.ndarray, dict]:
+    """A copy of the case's image with scar texture painted inside ``scar`` (MVO inside ``mvo``); nothing else
+    changes. The copy has the image's own dtype (``Case.image`` is kept as read, e.g. EMIDEC's float64), and every
+    voxel outside ``scar`` is the input's, bit for bit.
     """
     scar = np.asarray(scar, bool)
     mvo = np.zeros_like(scar) if mvo is None else np.asarray(mvo, bool) & scar
@@ -213,10 +218,11 @@ def synthesize(bundle: Bundle, case, scar: np.ndarray, mvo: np.ndarray | None = 
     sl: Slices = case_slices(case, cfg["size"], cfg["spacing_mm"], scar=scar, mvo=mvo)
     keep = [i for i, c in enumerate(sl.crops) if scar[c.k].any()]
     if not keep:
-        return np.array(case.image if volume is None else volume, copy=True), {"slices": 0, "network_calls": 0}
+        return np.array(case.image, copy=True), {"slices": 0, "network_calls": 0}
     norm = sl.norms[0]
     rng = np.random.default_rng(seed)
-    blood = float(norm.forward(np.median(case.image[case.mask("cavity")]))) if case.mask("cavity").any() else None
+    cavity = case.mask("cavity")
+    blood = float(norm.forward(np.median(case.float_image[cavity]))) if cavity.any() else None
     hist = condition(bundle, rng, len(keep), blood, brightness, histogram)
     x0, sc, mv = sl.image[keep], sl.scar[keep], sl.mvo[keep]
     bundle.calls = 0
@@ -227,7 +233,7 @@ def synthesize(bundle: Bundle, case, scar: np.ndarray, mvo: np.ndarray | None = 
                              jump_n_sample=jump_n_sample)
     else:
         raise ValueError(f"unknown sampler '{sampler}' (ddim or repaint)")
-    image, missed = write_back(case.image if volume is None else volume, gen, [sl.crops[i] for i in keep], norm, scar)
+    image, missed = write_back(case.image, gen, [sl.crops[i] for i in keep], norm, scar)
     record = {"sampler": sampler, "slices": len(keep), "network_calls": bundle.calls, "seed": seed,
               "mask_voxels_outside_crop": missed, "histogram": hist[0].round(4).tolist(),
               "brightness": brightness, "normalisation": norm.to_dict()}

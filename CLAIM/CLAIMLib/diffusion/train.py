@@ -14,11 +14,13 @@ from __future__ import annotations
 import csv
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..errors import InputError
 from ..io import atomic_path, discover_cases, load_case, write_json
 from ..progress import track
@@ -58,7 +60,8 @@ def histogram_bank(data: Slices) -> dict:
             "scar_minus_remote_norm": float(np.mean(ratios)) if ratios else 0.0}
 
 
-def _lesion_loss(eps, noise, scar, mvo):
+def lesion_loss(eps, noise, scar, mvo):
+    """The noise-prediction error inside the scar and inside the MVO, each normalised by its size, batch mean."""
     err = (eps.float() - noise) ** 2
     per = []
     for m in (scar, mvo):
@@ -68,19 +71,22 @@ def _lesion_loss(eps, noise, scar, mvo):
     return (per[0] + per[1]).mean()
 
 
-def _save(path: Path, obj: dict) -> None:
+def save_checkpoint(path: Path, obj: dict) -> None:
+    """``torch.save`` written atomically (a killed run leaves the previous checkpoint whole)."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
-def _rng_state(np_rng, torch_gen) -> dict:
+def rng_state(np_rng, torch_gen) -> dict:
+    """Every random stream of a run (its numpy and torch generators, torch's global and CUDA states)."""
     state = {"numpy": np_rng.bit_generator.state, "torch_gen": torch_gen.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _restore_rng(state: dict, np_rng, torch_gen) -> None:
+def restore_rng(state: dict, np_rng, torch_gen) -> None:
+    """The streams of ``rng_state`` back in place."""
     np_rng.bit_generator.state = state["numpy"]
     torch_gen.set_state(state["torch_gen"])
     torch.set_rng_state(state["torch"])
@@ -88,7 +94,7 @@ def _restore_rng(state: dict, np_rng, torch_gen) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _truncate_log(path: Path, step: int, fields=LOG_FIELDS) -> None:
+def truncate_log(path: Path, step: int, fields=LOG_FIELDS) -> None:
     """Drop log rows past the checkpoint (a killed run logged them): the resumed curve continues from there."""
     if not path.is_file():
         return
@@ -100,20 +106,166 @@ def _truncate_log(path: Path, step: int, fields=LOG_FIELDS) -> None:
         w.writerows(rows)
 
 
-def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int | None = None,
-          resume: bool = False, seed: int = 0, accumulate: int = 1, device: str | None = None,
-          save_every: int | None = None, sample_every: int | None = None, log_every: int = 10) -> dict:
-    cfg = get_config(config)
-    out = Path(out_dir)
+# ------------------------------------------------------------------------------------------------ a training run
+def _open_run(out: Path, config, resume: bool) -> tuple[dict, dict | None]:
+    """(config, checkpoint state): the run's own config and state when resuming, else ``config`` and None."""
     ckpt_path = out / CHECKPOINT
-    state = None
     if resume:
         if not ckpt_path.is_file():
             raise InputError(ckpt_path, "no checkpoint to resume from")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        cfg = get_config(state["config"])
-    elif ckpt_path.is_file():
+        return get_config(state["config"]), state
+    if ckpt_path.is_file():
         raise InputError(out, "already holds a run; pass --resume to continue it, or choose another --out")
+    return get_config(config), None
+
+
+def _start_ddp(device):
+    """(rank, device): torchrun's process group (each rank on its own GPU when there are GPUs)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return rank, device
+
+
+@dataclass
+class _Run:
+    """A training run between steps: data, model, EMA, optimiser, random streams, progress."""
+
+    cfg: dict
+    out: Path
+    steps: int
+    batch: int
+    accumulate: int
+    rank: int
+    dev: torch.device
+    data: Slices
+    bank: dict
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    opt: torch.optim.Optimizer
+    np_rng: np.random.Generator
+    torch_gen: torch.Generator
+    step: int = 0
+    net: torch.nn.Module | None = None
+    ddpm: object = None
+    warmup: int = 50
+
+    def checkpoint(self) -> None:
+        """``checkpoint.pt`` (rank 0): everything ``resume`` needs, and what sampling needs."""
+        if self.rank != 0:
+            return
+        cfg = self.cfg
+        save_checkpoint(self.out / CHECKPOINT, {
+            "config": cfg, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(), "step": self.step, "total_steps": self.steps,
+            "rng": rng_state(self.np_rng, self.torch_gen), "bank": self.bank,
+            "preprocessing": {"size": cfg["size"], "spacing_mm": cfg["spacing_mm"], "percentiles": [1.0, 99.5]}})
+
+
+def _build(cfg: dict, state: dict | None, data_dir, out: Path, steps: int, batch: int, accumulate: int, seed: int,
+           rank: int, ddp: bool, dev: torch.device) -> _Run:
+    """The data, the model and its EMA and optimiser, the random streams; a resumed run's state put back."""
+    data = training_slices(data_dir, cfg)
+    bank = state["bank"] if state else histogram_bank(data)
+    model = build_model(cfg).to(dev)
+    ema = make_ema(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
+    run = _Run(cfg, out, steps, batch, accumulate, rank, dev, data, bank, model, ema, opt,
+               np.random.default_rng([seed, rank]), torch.Generator().manual_seed(seed * 1000 + rank))
+    if state:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        run.step = int(state["step"])
+        restore_rng(state["rng"], run.np_rng, run.torch_gen)
+        truncate_log(out / "log.csv", run.step)
+    run.net = model
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        run.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    run.ddpm, _ = build_schedulers(cfg)
+    return run
+
+
+def _train_step(run: _Run, autocast) -> tuple[float, float]:
+    """One optimiser step (``accumulate`` batches); (loss, learning rate)."""
+    cfg, data, batch, dev = run.cfg, run.data, run.batch, run.dev
+    lr = cfg["lr"] * min(1.0, (run.step + 1) / run.warmup)
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    run.opt.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(run.accumulate):
+        idx = run.np_rng.integers(0, len(data.crops), batch)
+        img, sc, mv = random_flips(run.np_rng, data.image[idx], data.scar[idx], data.mvo[idx])
+        hist = data.hist[idx].copy()
+        hist[run.np_rng.random(batch) < cfg["p_uncond"]] = np.nan
+        x0 = torch.from_numpy(img)[:, None].to(dev)
+        scar = torch.from_numpy(sc)[:, None].to(dev)
+        mvo = torch.from_numpy(mv)[:, None].to(dev)
+        noise = torch.randn(x0.shape, generator=run.torch_gen).to(dev)
+        t = torch.randint(0, int(cfg["timesteps"]), (batch,), generator=run.torch_gen).to(dev)
+        x_t = run.ddpm.add_noise(x0, noise, t)
+        background = x0 * (1 - torch.clamp(scar + mvo, 0, 1))
+        with autocast:
+            eps = run.net(x_t, t, scar, mvo, background, torch.from_numpy(hist).to(dev))
+        loss = lesion_loss(eps, noise, scar, mvo) / run.accumulate
+        loss.backward()
+        total += float(loss.detach())
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+    run.opt.step()
+    ema_update(run.ema, run.model, cfg["ema"] if run.step >= run.warmup else 0.0)
+    run.step += 1
+    return total, lr
+
+
+def _loop(run: _Run, save_every: int, sample_every: int, log_every: int) -> float:
+    """The steps from the run's step to its total, with logging, checkpoints and sample grids; the last loss."""
+    out, rank = run.out, run.rank
+    if rank == 0:
+        write_json(out / "config.json", {**run.cfg, "steps": run.steps, "batch": run.batch,
+                                         "accumulate": run.accumulate, "parameters": count_parameters(run.model),
+                                         "training_slices": len(run.data.crops),
+                                         "cases": sorted(set(run.data.case_ids))})
+    log = (out / "log.csv").open("a", newline="") if rank == 0 else None
+    writer = csv.DictWriter(log, fieldnames=LOG_FIELDS) if log else None
+    if writer and log.tell() == 0:
+        writer.writeheader()
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if run.dev.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+    t0 = time.perf_counter()
+    loss = float("nan")
+    for _ in track(range(run.step, run.steps), stage="training"):
+        loss, lr = _train_step(run, autocast)
+        step = run.step
+        if writer and (step % log_every == 0 or step == run.steps):
+            writer.writerow({"step": step, "loss": f"{loss:.6f}", "lr": f"{lr:.3g}",
+                             "seconds": f"{time.perf_counter() - t0:.2f}"})
+            log.flush()
+        if step % save_every == 0 or step == run.steps:
+            run.checkpoint()
+        if rank == 0 and sample_every and (step % sample_every == 0 or step == run.steps):
+            sample_grid(run.ema, run.cfg, run.data, run.bank, out / f"samples_{step:07d}.png", run.dev)
+    if log:
+        log.close()
+    return loss
+
+
+def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int | None = None,
+          resume: bool = False, seed: int = 0, accumulate: int = 1, device: str | None = None,
+          save_every: int | None = None, sample_every: int | None = None, log_every: int = 10) -> dict:
+    """Train (or with ``resume`` continue) a generator in ``out_dir``; returns a summary (step, last loss, seconds,
+    training slices, checkpoint, rank)."""
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    cfg, state = _open_run(out, config, resume)
     steps = int(steps if steps is not None else (state["total_steps"] if state else 1000))
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0")) if ddp else 0
@@ -121,108 +273,20 @@ def train(data_dir, out_dir, config="tiny", steps: int | None = None, batch: int
         return {"step": int(state["step"]), "loss": float("nan"), "seconds": 0.0, "slices": 0,
                 "checkpoint": str(ckpt_path), "rank": rank}
     if ddp:
-        import torch.distributed as dist
-
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        rank = dist.get_rank()
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local)
-            device = f"cuda:{local}"
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        rank, device = _start_ddp(device)
+    dev = resolve_device(device)
     batch = int(batch or cfg["batch"])
     save_every = int(save_every or cfg["save_every"])
     sample_every = int(sample_every if sample_every is not None else cfg["sample_every"])
-
-    data = training_slices(data_dir, cfg)
-    bank = state["bank"] if state else histogram_bank(data)
-    model = build_model(cfg).to(dev)
-    ema = make_ema(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
-    np_rng = np.random.default_rng([seed, rank])
-    torch_gen = torch.Generator().manual_seed(seed * 1000 + rank)
-    step = 0
-    if state:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        _restore_rng(state["rng"], np_rng, torch_gen)
-        _truncate_log(out / "log.csv", step)
-    net = model
-    if ddp:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    ddpm, _ = build_schedulers(cfg)
-    T = int(cfg["timesteps"])
-    warmup = 50
+    run = _build(cfg, state, data_dir, out, steps, batch, accumulate, seed, rank, ddp, dev)
     out.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
-        write_json(out / "config.json", {**cfg, "steps": steps, "batch": batch, "accumulate": accumulate,
-                                         "parameters": count_parameters(model), "training_slices": len(data.crops),
-                                         "cases": sorted(set(data.case_ids))})
-    log = (out / "log.csv").open("a", newline="") if rank == 0 else None
-    writer = csv.DictWriter(log, fieldnames=LOG_FIELDS) if log else None
-    if writer and log.tell() == 0:
-        writer.writeheader()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     t0 = time.perf_counter()
-    last = {"loss": float("nan")}
-
-    def checkpoint():
-        if rank != 0:
-            return
-        _save(ckpt_path, {"config": cfg, "model": model.state_dict(), "ema": ema.state_dict(),
-                          "optimizer": opt.state_dict(), "step": step, "total_steps": steps,
-                          "rng": _rng_state(np_rng, torch_gen), "bank": bank,
-                          "preprocessing": {"size": cfg["size"], "spacing_mm": cfg["spacing_mm"],
-                                            "percentiles": [1.0, 99.5]}})
-
-    n = len(data.crops)
-    for _ in track(range(step, steps), stage="training"):
-        lr = cfg["lr"] * min(1.0, (step + 1) / warmup)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        total = 0.0
-        for _ in range(accumulate):
-            idx = np_rng.integers(0, n, batch)
-            img, sc, mv = random_flips(np_rng, data.image[idx], data.scar[idx], data.mvo[idx])
-            hist = data.hist[idx].copy()
-            hist[np_rng.random(batch) < cfg["p_uncond"]] = np.nan
-            x0 = torch.from_numpy(img)[:, None].to(dev)
-            scar = torch.from_numpy(sc)[:, None].to(dev)
-            mvo = torch.from_numpy(mv)[:, None].to(dev)
-            noise = torch.randn(x0.shape, generator=torch_gen).to(dev)
-            t = torch.randint(0, T, (batch,), generator=torch_gen).to(dev)
-            x_t = ddpm.add_noise(x0, noise, t)
-            background = x0 * (1 - torch.clamp(scar + mvo, 0, 1))
-            with autocast:
-                eps = net(x_t, t, scar, mvo, background, torch.from_numpy(hist).to(dev))
-            loss = _lesion_loss(eps, noise, scar, mvo) / accumulate
-            loss.backward()
-            total += float(loss.detach())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema_update(ema, model, cfg["ema"] if step >= warmup else 0.0)
-        step += 1
-        last["loss"] = total
-        if writer and (step % log_every == 0 or step == steps):
-            writer.writerow({"step": step, "loss": f"{total:.6f}", "lr": f"{lr:.3g}",
-                             "seconds": f"{time.perf_counter() - t0:.2f}"})
-            log.flush()
-        if step % save_every == 0 or step == steps:
-            checkpoint()
-        if rank == 0 and sample_every and (step % sample_every == 0 or step == steps):
-            sample_grid(ema, cfg, data, bank, out / f"samples_{step:07d}.png", dev)
-    if log:
-        log.close()
+    loss = _loop(run, save_every, sample_every, log_every)
     if ddp:
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return {"step": step, "loss": last["loss"], "seconds": time.perf_counter() - t0, "slices": n,
+    return {"step": run.step, "loss": loss, "seconds": time.perf_counter() - t0, "slices": len(run.data.crops),
             "checkpoint": str(ckpt_path), "rank": rank}
 
 

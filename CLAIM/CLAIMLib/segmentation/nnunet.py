@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import InputError
 from ..io import atomic_dir, write_json, write_volume
 from ..labels import LabelScheme
+from .model_folder import ModelFolder
 
 NNUNET_LABELS = ("background", "cavity", "myocardium", "scar", "mvo")
 
@@ -93,17 +95,58 @@ def ensure_torchvision() -> None:
 TRAINERS = Path(__file__).with_name("trainers")
 
 
+def with_claim_trainers(value: str | None) -> str:
+    """An ``nnUNet_extTrainer`` value (nnU-Net reads it as folders joined by ``os.pathsep``) with CLAIM's trainers
+    folder first and the user's folders after it, in their order."""
+    paths = [p for p in (value or "").split(os.pathsep) if p.strip() and Path(p) != TRAINERS]
+    return os.pathsep.join([str(TRAINERS)] + paths)
+
+
+@contextmanager
+def claim_trainers():
+    """``nnUNet_extTrainer`` with CLAIM's trainers prepended, for the duration of a trainer lookup."""
+    old = os.environ.get("nnUNet_extTrainer")
+    os.environ["nnUNet_extTrainer"] = with_claim_trainers(old)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("nnUNet_extTrainer", None)
+        else:
+            os.environ["nnUNet_extTrainer"] = old
+
+
+def trainer_class(name: str, source="--trainer"):
+    """nnU-Net's trainer class ``name``, looked up as nnU-Net does: in ``nnunetv2.training.nnUNetTrainer``, then in
+    the folders of ``nnUNet_extTrainer`` (CLAIM's trainers first). InputError(source, ...) when there is none."""
+    import io
+    from contextlib import redirect_stdout
+
+    ensure_torchvision()
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    try:
+        with claim_trainers(), redirect_stdout(io.StringIO()):  # nnU-Net narrates its search on stdout
+            return recursive_find_trainer_class_by_name(name)
+    except RuntimeError:
+        raise InputError(source, f"no nnU-Net trainer class '{name}' in nnU-Net, CLAIM's trainers or the folders "
+                                 f"of nnUNet_extTrainer") from None
+    except AssertionError:
+        raise InputError(source, f"'{name}' is not an nnU-Net trainer (it must derive from nnUNetTrainer)") from None
+
+
 @contextmanager
 def nnunet_environment(root=None, raw=None, preprocessed=None, results=None):
-    """nnU-Net's folders (``root/nnUNet_raw`` ... unless given), its process count, and CLAIM's trainers."""
+    """nnU-Net's folders (``root/nnUNet_raw`` ... unless given), its process count (the user's
+    ``nnUNet_def_n_proc``, else the CPU count), and CLAIM's trainers before the user's ``nnUNet_extTrainer``."""
     root = Path(root) if root else None
     env = {
         "nnUNet_raw": str(raw or (root / "nnUNet_raw" if root else os.environ.get("nnUNet_raw", ""))),
         "nnUNet_preprocessed": str(preprocessed or (root / "nnUNet_preprocessed" if root
                                                     else os.environ.get("nnUNet_preprocessed", ""))),
         "nnUNet_results": str(results or (root / "nnUNet_results" if root else os.environ.get("nnUNet_results", ""))),
-        "nnUNet_def_n_proc": str(os.cpu_count() or 1),
-        "nnUNet_extTrainer": str(TRAINERS),
+        "nnUNet_def_n_proc": os.environ.get("nnUNet_def_n_proc") or str(os.cpu_count() or 1),
+        "nnUNet_extTrainer": with_claim_trainers(os.environ.get("nnUNet_extTrainer")),
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update({k: v for k, v in env.items() if v})
@@ -143,12 +186,10 @@ def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "
 
     ``resume``: continue from the fold's latest checkpoint when there is one (nnU-Net's ``--c``).
     """
-    import torch
-
-    ensure_torchvision()
+    dev = resolve_device(device)
+    trainer_class(trainer)  # a one-line error for a trainer nnU-Net cannot find
     from nnunetv2.run.run_training import run_training
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     fold = fold if fold == "all" else int(fold)
     cont = False
     if resume:
@@ -177,41 +218,33 @@ def model_folder(dataset_id: int, configuration: str = "2d", trainer: str = "nnU
 class Predictor:
     """An nnU-Net model loaded once, segmenting many volumes in this process, on each input's exact grid.
 
-    Labels out: 0 background, 1 cavity, 2 myocardium, 3 scar, 4 MVO (as exported). Post-processing (on by default):
-    scar not touching the myocardium, and scar components under ``min_scar_voxels``, become myocardium or
+    Labels out: the model's values (``self.model``, its ``ModelFolder``, names them); for CLAIM's exports 0
+    background, 1 cavity, 2 myocardium, 3 scar, 4 MVO. Post-processing (on by default, for models with CLAIM's label
+    values): scar not touching the myocardium, and scar components under ``min_scar_voxels``, become myocardium or
     background.
     """
 
     def __init__(self, model_dir, folds=None, device: str | None = None, checkpoint: str = "checkpoint_final.pth",
                  postprocess: bool = True, min_scar_voxels: int = 10):
-        import torch
-
-        model_dir = Path(model_dir)
-        if not (model_dir / "plans.json").is_file() or not (model_dir / "dataset.json").is_file():
-            raise InputError(model_dir, "is not a trained nnU-Net model folder (no plans.json / dataset.json)")
+        self.model = ModelFolder(model_dir, checkpoint)
+        folds = [ModelFolder.parse_fold(f) for f in folds] if folds else list(self.model.folds)  # default: all trained
+        for f in folds:
+            self.model.checkpoint_path(f)  # InputError for a fold that was not trained
+        dev = resolve_device(device)
         ensure_torchvision()
-        os.environ.setdefault("nnUNet_extTrainer", str(TRAINERS))
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=dev.type == "cuda",
                                          perform_everything_on_device=dev.type == "cuda", device=dev,
                                          verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-        if not folds:  # the folds trained, 0-4 and "all" alike
-            folds = [d.name[5:] for d in sorted(model_dir.glob("fold_*")) if (d / checkpoint).is_file()]
-            folds = [f if f == "all" else int(f) for f in folds]
-            if not folds:
-                raise InputError(model_dir, f"holds no fold with {checkpoint}")
         try:
-            self.predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=tuple(folds),
-                                                                checkpoint_name=checkpoint)
+            with claim_trainers():
+                self.predictor.initialize_from_trained_model_folder(str(self.model.path), use_folds=tuple(folds),
+                                                                    checkpoint_name=checkpoint)
         except (FileNotFoundError, RuntimeError, KeyError) as e:
-            raise InputError(model_dir, f"cannot load the model ({' '.join(str(e).split())[:160]})") from None
-        import json
-
-        labels = json.loads((model_dir / "dataset.json").read_text())["labels"]
-        self.has_mvo = "mvo" in labels
-        self.postprocess = postprocess
+            raise InputError(self.model.path, f"cannot load the model ({' '.join(str(e).split())[:160]})") from None
+        self.has_mvo = self.model.has_mvo
+        self.postprocess = bool(postprocess) and self.model.claim_values  # clean_scar knows CLAIM's values only
         self.min_scar_voxels = int(min_scar_voxels)
 
     def predict(self, image: np.ndarray, geometry) -> np.ndarray:

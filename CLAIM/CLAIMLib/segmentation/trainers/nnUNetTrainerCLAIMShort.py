@@ -1,7 +1,8 @@
 """Short nnU-Net trainers for CPU tests, demos and the quick experiment, found through ``nnUNet_extTrainer``.
 
-``claim train-seg``, ``claim segment`` and ``claim experiment`` set that variable to this folder; with stock nnU-Net
-commands, set it yourself: ``export nnUNet_extTrainer=<this folder>``.
+``claim train-seg``, ``claim segment``, ``claim train-joint`` and ``claim experiment`` put this folder first in that
+variable (a list of folders, joined by ``os.pathsep``), before any of yours; with stock nnU-Net commands, add it
+yourself: ``export nnUNet_extTrainer=<this folder>:$nnUNet_extTrainer``.
 
 Each is nnU-Net's own trainer with a shorter schedule. Trained on fold ``all``, they skip nnU-Net's final
 "validation", which for that fold only predicts the training cases again.

@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..io import atomic_dir, discover_cases, load_case, read_volume, write_json, write_text, write_volume
 from ..progress import emit
 from ..smile import SmileSpec
-from .metrics import METRICS
+from ..segmentation.metrics import METRICS
 
 SETTINGS = {"P": ("P",), "P+N1": ("P", "N1"), "P+N2": ("P", "N2"), "P+P1+N2": ("P", "P1", "N2")}
 PAPER_NAMES = {"P": "P", "P+N1": "P+N'", "P+N2": "P+N''", "P+P1+N2": "P+P'+N''"}
@@ -89,16 +89,8 @@ def _cohort(folder, role: str, scheme=None):
     return cases
 
 
-def run_experiment(pathological, normal, generator, out, options: ExperimentOptions = ExperimentOptions(),
-                   scheme=None) -> dict:
-    """Run (or continue) the experiment; returns the results (also written to ``out``).
-
-    ``generator``: a diffusion checkpoint path, or a callable ``f(train_P_folder) -> checkpoint path`` that trains one
-    on the pathological training cases only (``claim experiment --quick`` without ``--diffusion``).
-    """
-    from ..segmentation import nnunet
-
-    out = Path(out)
+def read_cohorts(pathological, normal, scheme=None) -> tuple[dict, dict]:
+    """The real cases of the experiment, checked: {case id: (files, Case)} for each group."""
     P = _cohort(pathological, "pathological", scheme)
     N = _cohort(normal, "normal", scheme)
     clash = sorted(set(P) & set(N))
@@ -109,30 +101,54 @@ def run_experiment(pathological, normal, generator, out, options: ExperimentOpti
         raise InputError(P[no_scar[0]][0].labels, "a pathological case with no scar label")
     if len(P) < 2:
         raise InputError(pathological, "needs at least 2 pathological cases (training and test)")
+    return P, N
+
+
+def load_split(out: Path, P: dict, N: dict, options: ExperimentOptions) -> dict:
+    """The train/test split: drawn once and written to ``split.json``; a rerun must be on the same cases."""
+    import json
+
     split = split_cases(list(P), list(N), options.test_fraction, options.seed)
     split_file = out / "split.json"
     if split_file.is_file():  # resuming: the same cases must be behind it
-        import json
-
         old = json.loads(split_file.read_text())
         if sorted(old["train_P"] + old["test_P"]) != sorted(P) or sorted(old["train_N"] + old["test_N"]) != sorted(N):
             raise InputError(out, "holds an experiment on other cases; choose another --out")
         split = {k: old[k] for k in ("train_P", "test_P", "train_N", "test_N")}
     write_json(split_file, {**split, "test_fraction": options.test_fraction, "seed": options.seed})
-    emit(0.02, "split", **{k: len(v) for k, v in split.items()})
+    return split
 
-    # the generator, trained on training cases only when it is trained here
-    if callable(generator):
-        train_p = out / "train_P"
-        if not train_p.is_dir():
-            from ..io import write_case
 
-            with atomic_dir(train_p) as tmp:
-                for cid in split["train_P"]:
-                    write_case(P[cid][1], tmp)
-        generator = generator(train_p)
-    from ..diffusion.cohort import synthetic_id, synthesize_cohort
-    from ..diffusion.sample import load
+def tiny_generator(out: Path, steps: int, seed: int = 0, device: str | None = None):
+    """A generator maker for ``run_experiment``: the tiny config trained on the pathological training cases only,
+    in ``out/diffusion_run`` (trained once; a rerun resumes it, or finds it done)."""
+    def make(train_folder):
+        from ..diffusion.train import train
+
+        run = Path(out) / "diffusion_run"
+        return train(train_folder, run, "tiny", steps=steps, seed=seed, sample_every=0,
+                     resume=(run / "checkpoint.pt").is_file(), device=device)["checkpoint"]
+
+    return make
+
+
+def _generator_path(generator, out: Path, split: dict, P: dict):
+    if not callable(generator):
+        return generator
+    train_p = out / "train_P"
+    if not train_p.is_dir():
+        from ..io import write_case
+
+        with atomic_dir(train_p) as tmp:
+            for cid in split["train_P"]:
+                write_case(P[cid][1], tmp)
+    return generator(train_p)
+
+
+def make_synthetic(out: Path, split: dict, P: dict, N: dict, generator, options: ExperimentOptions) -> None:
+    """The synthetic cohorts the settings need, each made once: N'' (whose first draws are N') and P'."""
+    from ..diffusion.sample import load_generator
+    from .synthesis import synthesize_cohort
 
     needed = {part for s in options.settings for part in SETTINGS[s]} - {"P"}
     # N' is the first draws of N'': all of N'' is made whenever either is asked for, so the two always nest
@@ -144,55 +160,74 @@ def run_experiment(pathological, normal, generator, out, options: ExperimentOpti
         folder = out / "synthetic" / group
         if count == 0 or not ids or folder.is_dir():
             continue
-        bundle = bundle or load(generator, options.device)
-        sources = [(source[cid][1], read_volume(source[cid][0].image)[0]) for cid in ids]
+        bundle = bundle or load_generator(generator, options.device)
         with atomic_dir(folder) as tmp:
-            synthesize_cohort(sources, bundle, count, tmp, rng, options.spec, stage=f"synthesising {group}",
-                              **options.synthesis)
+            synthesize_cohort([source[cid][1] for cid in ids], bundle, count, tmp, rng, options.spec,
+                              stage=f"synthesising {group}", **options.synthesis)
+
+
+def _members(out: Path, split: dict, P: dict, part: str) -> list:
+    """The training cases of one part of a setting (P, N1, N2 or P1)."""
+    from .synthesis import synthetic_id
+
+    if part == "P":
+        return [P[c][1] for c in split["train_P"]]
+    folder = out / "synthetic" / ("N" if part.startswith("N") else "P1")
+    ids = split["train_N"] if part.startswith("N") else split["train_P"]
+    names = [synthetic_id(c, i) for c in ids for i in range(PER_CASE[part])]
+    found = {f.case_id: f for f in discover_cases(folder)} if folder.is_dir() else {}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise InputError(folder, f"lacks {len(missing)} of the synthetic cases {part} needs (an earlier run "
+                                 "made fewer); remove the folder to make them again")
+    return [load_case(found[n]) for n in names]
+
+
+def _run_setting(out: Path, setting: str, index: int, split: dict, P: dict, options: ExperimentOptions,
+                 truths: dict):
+    """Train (or find trained) one setting's nnU-Net and evaluate it on the test cases."""
+    from ..segmentation import ModelFolder, nnunet
+    from .segmentation import is_trained, train_segmenter
+
+    base = 0.1 + 0.85 * index / len(options.settings)
+    dataset_id = options.first_dataset_id + list(SETTINGS).index(setting)
+    parts = {part: _members(out, split, P, part) for part in SETTINGS[setting]}
+    if is_trained(dataset_id, options.configuration, options.trainer, options.fold):
+        model = nnunet.model_folder(dataset_id, options.configuration, options.trainer)
+    else:
+        model = train_segmenter(dataset_id, options.configuration, options.fold, options.trainer, options.device,
+                                cases=[c for cs in parts.values() for c in cs],
+                                name="CLAIM_" + setting.replace("+", "_"), resume=True,
+                                on_stage=lambda text: emit(base + 0.02, f"{setting}: {text}"))
+    emit(base + 0.8 * 0.85 / len(options.settings), f"{setting}: segmenting the test cases")
+    preds = _predict(model, options, truths, out / "predictions" / setting)
+    result, rows, tables = _evaluate(preds, truths, ModelFolder(model).label_scheme())
+    result["training_cases"] = {part: len(cs) for part, cs in parts.items()}
+    return result, rows, tables
+
+
+def run_experiment(pathological, normal, generator, out, options: ExperimentOptions = ExperimentOptions(),
+                   scheme=None) -> dict:
+    """Run (or continue) the experiment; returns the results (also written to ``out``).
+
+    ``generator``: a diffusion checkpoint path, or a callable ``f(train_P_folder) -> checkpoint path`` that trains one
+    on the pathological training cases only (``tiny_generator``: ``claim experiment --quick`` without
+    ``--diffusion``).
+    """
+    from ..segmentation import nnunet
+
+    out = Path(out)
+    P, N = read_cohorts(pathological, normal, scheme)
+    split = load_split(out, P, N, options)
+    emit(0.02, "split", **{k: len(v) for k, v in split.items()})
+    generator = _generator_path(generator, out, split, P)
+    make_synthetic(out, split, P, N, generator, options)
     emit(0.1, "synthetic cohorts ready")
-
-    def members(part):
-        if part == "P":
-            return [P[c][1] for c in split["train_P"]]
-        folder = out / "synthetic" / ("N" if part.startswith("N") else "P1")
-        ids = split["train_N"] if part.startswith("N") else split["train_P"]
-        names = [synthetic_id(c, i) for c in ids for i in range(PER_CASE[part])]
-        found = {f.case_id: f for f in discover_cases(folder)} if folder.is_dir() else {}
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise InputError(folder, f"lacks {len(missing)} of the synthetic cases {part} needs (an earlier run "
-                                     "made fewer); remove the folder to make them again")
-        return [load_case(found[n]) for n in names]
-
-    test_ids = split["test_P"] + split["test_N"]
-    truths = {cid: ({**P, **N})[cid][1] for cid in test_ids}
+    truths = {cid: ({**P, **N})[cid][1] for cid in split["test_P"] + split["test_N"]}
     results, per_case, tables = {}, [], {}
-    with nnunet.nnunet_environment(out / "nnunet") as env:
+    with nnunet.nnunet_environment(out / "nnunet"):
         for index, setting in enumerate(options.settings):
-            base = 0.1 + 0.85 * index / len(options.settings)
-            dataset_id = options.first_dataset_id + list(SETTINGS).index(setting)
-            name = "CLAIM_" + setting.replace("+", "_")
-            parts = {part: members(part) for part in SETTINGS[setting]}
-            try:
-                model = nnunet.model_folder(dataset_id, options.configuration, options.trainer)
-                trained = (model / f"fold_{options.fold}" / "checkpoint_final.pth").is_file()
-            except InputError:
-                trained = False
-            if not trained:
-                raw = Path(env["nnUNet_raw"]) / nnunet.dataset_name(dataset_id, name)
-                if not raw.is_dir():
-                    nnunet.export_dataset([c for cs in parts.values() for c in cs], env["nnUNet_raw"], dataset_id,
-                                          name)
-                if not nnunet.preprocessed(dataset_id, options.configuration):
-                    emit(base, f"{setting}: planning and preprocessing")
-                    nnunet.plan_and_preprocess(dataset_id, options.configuration)
-                emit(base + 0.02, f"{setting}: training nnU-Net")
-                model = nnunet.train(dataset_id, options.configuration, options.fold, options.trainer,
-                                     options.device, resume=True)
-            emit(base + 0.8 * 0.85 / len(options.settings), f"{setting}: segmenting the test cases")
-            preds = _predict(model, options, truths, out / "predictions" / setting)
-            results[setting], rows, tables[setting] = _evaluate(preds, truths)
-            results[setting]["training_cases"] = {part: len(cs) for part, cs in parts.items()}
+            results[setting], rows, tables[setting] = _run_setting(out, setting, index, split, P, options, truths)
             per_case.extend({"setting": setting, **r} for r in rows)
     _write_results(out, options.settings, results, per_case, tables, truths, split)
     emit(1.0, "done")
@@ -201,7 +236,7 @@ def run_experiment(pathological, normal, generator, out, options: ExperimentOpti
 
 def _predict(model, options, truths: dict, folder: Path) -> dict:
     """Test-case predictions of one setting (computed once, then read back on a rerun)."""
-    from .nnunet import Predictor
+    from ..segmentation.nnunet import Predictor
 
     if not folder.is_dir():
         predictor = Predictor(model, folds=[options.fold if options.fold == "all" else int(options.fold)],
@@ -213,27 +248,19 @@ def _predict(model, options, truths: dict, folder: Path) -> dict:
     return {cid: read_volume(folder / f"{cid}.nii.gz")[0].astype(np.uint8) for cid in truths}
 
 
-def _evaluate(preds: dict, truths: dict):
-    from ..aha import aha_segments
+def _evaluate(preds: dict, truths: dict, scheme):
+    """Metrics and per-segment tables of one setting's predictions (label values read with the model's scheme)."""
     from ..labels import case_from_arrays
-    from ..quantify import quantify
-    from .metrics import aggregate, case_metrics, metric_rows
-    from .nnunet import labels_scheme
+    from .segmentation import evaluate_pairs
+    from .tables import comparison_tables
 
-    rows, per, pathological, tables = [], [], [], {}
-    for cid, truth in truths.items():
-        pred = case_from_arrays(cid, None, preds[cid], truth.geometry, labels_scheme(True))
-        m = case_metrics(pred, truth)
-        per.append(m)
-        if truth.mask("scar").any():
-            pathological.append(m)
-            aha = aha_segments(truth.myocardium, truth.mask("cavity"), truth.geometry, image=truth.image,
-                               rv=truth.masks.get("rv")).labels
-            tables[cid] = (quantify(aha, truth.myocardium, truth.mask("scar"), truth.geometry),
-                           quantify(aha, truth.myocardium, pred.mask("scar"), truth.geometry))
-        rows += metric_rows(cid, m)
-    summary = {"all": aggregate(per), "pathological": aggregate(pathological) if pathological else {}}
-    return summary, rows, tables
+    pairs = [(truth, case_from_arrays(cid, None, preds[cid], truth.geometry, scheme))
+             for cid, truth in truths.items()]
+    ev = evaluate_pairs(pairs)
+    sick = [(t, p) for t, p in pairs if t.mask("scar").any()]
+    truth_tables, pred_tables = comparison_tables(sick)
+    tables = {t.case_id: (a, b) for (t, _), a, b in zip(sick, truth_tables, pred_tables)}
+    return {"all": ev["all"], "pathological": ev["pathological"]}, ev["rows"], tables
 
 
 def _fmt(a: dict, key: str, digits: int = 3) -> str:
@@ -243,9 +270,6 @@ def _fmt(a: dict, key: str, digits: int = 3) -> str:
 
 
 def _write_results(out: Path, settings, results, per_case, tables, truths, split) -> None:
-    from ..bullseye import plot
-    from ..quantify import mean_table, values
-
     cols = ["setting", "paper_name", "train_real", "train_synthetic", "test_cases", "test_pathological"]
     cols += [f"scar_{m}_{s}" for m in METRICS for s in ("mean", "sd")]
     cols += ["scar_dice_pathological_mean", "myocardium_dice_mean", "cavity_dice_mean"]
@@ -285,19 +309,12 @@ def _write_results(out: Path, settings, results, per_case, tables, truths, split
     write_text(out / "table.md", "\n".join(lines))
 
     if tables:
+        from .tables import comparison_bullseye
+
         cids = sorted(next(iter(tables.values())))
-        truth = values(mean_table([tables[settings[0]][c][0] for c in cids]), "scar_ml")
-        preds = {s: values(mean_table([tables[s][c][1] for c in cids]), "scar_ml") for s in settings}
-        hi = max(list(truth.values()) + [v for p in preds.values() for v in p.values()] + [1e-6])
-        lim = max([abs(p[k] - truth[k]) for p in preds.values() for k in truth] + [1e-6])
-        top = [{"values": truth, "title": "ground truth", "unit": "mL", "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}]
-        top += [{"values": preds[s], "title": PAPER_NAMES[s], "unit": "mL", "vmin": 0, "vmax": hi, "fmt": "{:.2f}"}
-                for s in settings]
-        bottom = [None] + [{"values": {k: preds[s][k] - truth[k] for k in truth}, "title": f"{PAPER_NAMES[s]} - truth",
-                            "unit": "mL", "cmap": "RdBu_r", "vmin": -lim, "vmax": lim, "fmt": "{:+.2f}"}
-                           for s in settings]
-        plot(top + bottom, out / "bullseye.png", ncols=len(top),
-             suptitle=f"Mean scar volume per AHA segment over {len(cids)} pathological test cases")
+        comparison_bullseye([tables[settings[0]][c][0] for c in cids],
+                            {PAPER_NAMES[s]: [tables[s][c][1] for c in cids] for s in settings}, out / "bullseye.png",
+                            title=f"Mean scar volume per AHA segment over {len(cids)} pathological test cases")
 
 
 def _csv(rows: list, fields: list) -> str:

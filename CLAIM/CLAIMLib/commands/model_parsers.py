@@ -1,0 +1,140 @@
+"""The argument parsers of the model subcommands (``models.py`` holds their handlers), one builder per family."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import add_sampling_arguments, add_smile_arguments
+
+
+def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset) -> None:
+    p = sub.add_parser("train-diffusion", help="train the lesion-focused generator on pathological cases",
+                       description="Train the histogram-conditioned lesion-focused diffusion model on the scarred "
+                                   "slices of the cases in --data. Writes checkpoint.pt, log.csv and sample grids.")
+    p.add_argument("--data", required=True, help="folder of cases (any layout) with images and scar labels")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--config", default="tiny", help="tiny (CPU, minutes), default (GPU) or paper (72x72, T=300)")
+    p.add_argument("--steps", type=int, help="total training steps (default 1000, or the resumed run's)")
+    p.add_argument("--batch", type=int, help="batch size (default: the config's)")
+    p.add_argument("--accumulate", type=int, help="gradient accumulation steps (default 1)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--save-every", type=int, help="checkpoint interval in steps (default: the config's)")
+    p.add_argument("--sample-every", type=int, help="sample-grid interval in steps (0: only at the end)")
+    p.set_defaults(func=train_diffusion)
+
+    p = sub.add_parser("synthesize", help="paint scar texture into an LGE image under a mask",
+                       description="Inpaint the mask's scar (and MVO) with the generator. Every voxel outside the "
+                                   "mask keeps its value, bit for bit. Writes the image, its labels and a JSON record.")
+    p.add_argument("--image", type=Path, required=True, help="the LGE image")
+    p.add_argument("--labels", type=Path, required=True, help="its label map")
+    p.add_argument("--mask", type=Path, required=True, help="scar mask (0/1) or label map (e.g. from claim smile)")
+    p.add_argument("--out", type=Path, required=True, help="the synthetic image")
+    p.add_argument("--out-labels", type=Path, help="its labels (default: OUT with _labels)")
+    add_sampling_arguments(p)
+    p.set_defaults(func=synthesize)
+
+    p = sub.add_parser("synthesize-dataset", help="SMILE masks + synthesis for every case: a synthetic cohort",
+                       description="Draw SMILE masks for each case and paint them with the generator; writes a new "
+                                   "cohort in the EMIDEC layout (how the paper's N' and N'' are made).")
+    p.add_argument("--cases", type=Path, required=True, help="folder of cases with images and labels")
+    p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    add_smile_arguments(p)
+    add_sampling_arguments(p)
+    p.set_defaults(func=synthesize_dataset)
+
+
+def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -> None:
+    p = sub.add_parser("export-nnunet", help="write cases as an nnU-Net v2 raw dataset",
+                       description="Write cases (real, synthetic or mixed, any layout) as DatasetNNN_Name with "
+                                   "imagesTr, labelsTr and dataset.json (0 background, 1 cavity, 2 myocardium, "
+                                   "3 scar, 4 MVO when present).")
+    p.add_argument("--cases", required=True, help="case folders, comma-separated")
+    p.add_argument("--id", type=int, required=True, help="dataset id, 1-999")
+    p.add_argument("--name", required=True, help="dataset name")
+    p.add_argument("--raw", help="nnU-Net's raw folder (default: $nnUNet_raw)")
+    p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
+    p.set_defaults(func=export_nnunet)
+
+    p = sub.add_parser("train-seg", help="plan, preprocess and train nnU-Net on an exported dataset",
+                       description="nnU-Net v2 planning and preprocessing (when not done yet) and training of one "
+                                   "fold. CLAIM's short trainers: nnUNetTrainerCLAIMShort, nnUNetTrainerCLAIMQuick. "
+                                   "Your own trainers are found through nnUNet_extTrainer.")
+    p.add_argument("--dataset", type=int, required=True, help="dataset id")
+    p.add_argument("--config", default="2d", help="nnU-Net configuration (default 2d)")
+    p.add_argument("--fold", default="0", help="0-4 or all (default 0)")
+    p.add_argument("--trainer", default="nnUNetTrainer", help="trainer class (default nnUNetTrainer)")
+    p.add_argument("--root", help="folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results "
+                                  "(default: nnU-Net's variables)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=train_seg)
+
+    p = sub.add_parser("segment", help="segment scar (and cavity, myocardium, MVO) with a trained nnU-Net",
+                       description="Load the model once and segment one image or a folder of images; each result "
+                                   "is written as soon as it is done, on its input's exact grid.")
+    p.add_argument("--image", type=Path, required=True, help="an LGE image, or a folder of them")
+    p.add_argument("--labels", type=Path, help="ground truth for one image: prints the Dice")
+    p.add_argument("--model", type=Path, required=True, help="trained model folder (TRAINER__PLANS__CONFIG)")
+    p.add_argument("--out", type=Path, required=True, help="output label map, or folder for a folder of images")
+    p.add_argument("--fold", help="folds to use, e.g. 0 or 0,1,2,3,4 or all (default: those trained)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--no-postprocess", action="store_true", help="keep scar outside the myocardium and tiny bits")
+    p.add_argument("--scheme", help="label scheme of --labels (default: detected)")
+    p.set_defaults(func=segment)
+
+    p = sub.add_parser("evaluate", help="Dice, precision, sensitivity, specificity, HD95 and volume error",
+                       description="Compare predicted label maps (named like the cases) with the ground truth, per "
+                                   "case and class (scar = infarct + MVO), with an optional per-segment bull's-eye.")
+    p.add_argument("--pred", required=True, help="folder of predicted label maps (<case id>.nii.gz)")
+    p.add_argument("--gt", required=True, help="folder of ground-truth cases (any layout)")
+    p.add_argument("--csv", type=Path, help="per-case metrics as CSV")
+    p.add_argument("--bullseye", type=Path, help="ground truth / prediction / difference bull's-eye (.png/.svg)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.set_defaults(func=evaluate)
+
+
+def add_joint_parsers(sub, experiment, train_joint) -> None:
+    p = sub.add_parser("experiment", help="the paper's Table-2 experiment: nnU-Net on P, P+N', P+N'', P+P'+N''",
+                       description="Split real pathological and normal cases into training and held-out test "
+                                   "cases, make synthetic cohorts with SMILE + the generator, train one nnU-Net per "
+                                   "setting, and evaluate all on the same test cases. Writes table.csv, table.md, "
+                                   "per_case.csv and bullseye.png. Rerun the same command to continue a stopped "
+                                   "run. --quick: a phantom cohort, a tiny generator and a short nnU-Net "
+                                   "schedule, end to end on a CPU.")
+    p.add_argument("--pathological", type=Path, help="folder of real pathological cases (images + labels)")
+    p.add_argument("--normal", type=Path, help="folder of real normal cases (images + labels)")
+    p.add_argument("--diffusion", type=Path, help="generator checkpoint trained on pathological training cases")
+    p.add_argument("--out", type=Path, required=True, help="experiment folder")
+    p.add_argument("--settings", default="P,P+N1,P+N2,P+P1+N2",
+                   help="comma-separated: P, P+N1 (P+N'), P+N2 (P+N''), P+P1+N2 (P+P'+N''); default all four")
+    p.add_argument("--quick", action="store_true",
+                   help="phantom cohort (when no cases are given), tiny generator (when none is given), "
+                        "nnUNetTrainerCLAIMExperiment: minutes on a CPU")
+    p.add_argument("--trainer", help="nnU-Net trainer (default nnUNetTrainer; --quick: nnUNetTrainerCLAIMExperiment)")
+    p.add_argument("--config", default="2d", help="nnU-Net configuration (default 2d)")
+    p.add_argument("--fold", default="all", help="0-4 or all (default all)")
+    p.add_argument("--test-fraction", type=float, default=0.15,
+                   help="share of each group held out for testing (default 0.15, as the paper's 10 + 5 of 100)")
+    p.add_argument("--dataset-id", type=int, default=700, help="first nnU-Net dataset id (default 700; one per "
+                                                                "setting)")
+    p.add_argument("--diffusion-steps", type=int, default=300,
+                   help="--quick without --diffusion: training steps of the tiny generator (default 300)")
+    p.add_argument("--sampler", default="ddim", help="ddim (default) or repaint")
+    p.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
+    p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
+    add_smile_arguments(p)
+    p.set_defaults(func=experiment)
+
+    p = sub.add_parser("train-joint", help="joint training, CLAIM(J): the segmenter's loss trains the generator",
+                       description="Fine-tune a trained generator and a pretrained 2d nnU-Net together: the "
+                                   "generator learns from L_diff + lambda L_seg (real gradients through the "
+                                   "segmenter), the segmenter from online synthetic and real slices. Settings come "
+                                   "from a TOML or YAML file (see the README). Writes generator/checkpoint.pt, "
+                                   "segmenter/ (an nnU-Net model folder), best/, log.csv, val.csv and checkpoint.pt.")
+    p.add_argument("--config", type=Path, required=True, help="settings file (.toml or .yaml)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the config's out folder")
+    p.add_argument("--steps", type=int, help="override the config's steps")
+    p.set_defaults(func=train_joint)

@@ -1,0 +1,109 @@
+"""nnU-Net for scar: train a segmenter on cases (export, plan and preprocess, train: each step skipped when done),
+segment images with a loaded model, and evaluate predictions against the ground truth."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def train_segmenter(dataset_id: int, configuration: str = "2d", fold="all", trainer: str = "nnUNetTrainer",
+                    device: str | None = None, cases=None, name: str | None = None, resume: bool = False,
+                    on_stage=None) -> Path:
+    """Train nnU-Net on dataset ``dataset_id`` inside ``segmentation.nnunet.nnunet_environment``; returns the
+    trained model folder. With ``cases`` (and ``name``) the raw dataset is exported first when it is not there
+    yet; planning and preprocessing run when not done yet. ``resume`` continues a fold's latest checkpoint.
+    ``on_stage(text)`` hears each stage as it starts."""
+    import os
+
+    from ..segmentation import nnunet
+
+    say = on_stage or (lambda text: None)
+    raw_root = os.environ.get("nnUNet_raw", "")
+    if not raw_root:
+        raise InputError("nnUNet_raw", "is not set; pass --root DIR or set nnU-Net's variables")
+    if not list(Path(raw_root).glob(f"Dataset{int(dataset_id):03d}_*")):
+        if cases is None:
+            raise InputError(raw_root, f"holds no dataset {int(dataset_id):03d} (claim export-nnunet first)")
+        say("exporting the dataset")
+        nnunet.export_dataset(list(cases), raw_root, dataset_id, name or f"CLAIM{int(dataset_id)}")
+    if not nnunet.preprocessed(dataset_id, configuration):
+        say("planning and preprocessing")
+        nnunet.plan_and_preprocess(dataset_id, configuration)
+    say("training nnU-Net")
+    return nnunet.train(dataset_id, configuration, fold, trainer, device, resume=resume)
+
+
+def is_trained(dataset_id: int, configuration: str, trainer: str, fold) -> bool:
+    """Has fold ``fold`` of this dataset, configuration and trainer finished training?"""
+    from ..segmentation import ModelFolder, nnunet
+
+    try:
+        model = ModelFolder(nnunet.model_folder(dataset_id, configuration, trainer))
+    except InputError:
+        return False
+    return ModelFolder.parse_fold(fold) in model.folds
+
+
+def prediction_case(case_id: str, labels: np.ndarray, geometry, predictor):
+    """A predicted label map as a Case, its values read with the model's own label names (``ModelFolder``)."""
+    from ..labels import case_from_arrays
+
+    return case_from_arrays(case_id, None, labels, geometry, predictor.model.label_scheme())
+
+
+@dataclass
+class Segmented:
+    """One image segmented: its labels (the model's values), its grid, the predicted Case and the seconds taken."""
+
+    labels: np.ndarray
+    geometry: object
+    case: object
+    seconds: float
+
+
+def segment_image(predictor, image, geometry, case_id: str = "prediction") -> Segmented:
+    t = time.perf_counter()
+    labels = predictor.predict(image, geometry)
+    return Segmented(labels, geometry, prediction_case(case_id, labels, geometry, predictor),
+                     time.perf_counter() - t)
+
+
+def segment_files(predictor, targets, first=None, on_result=None) -> list:
+    """Segment image files with one loaded model: ``targets`` are (image path, output path) pairs; each result is
+    written as soon as it is done, on its input's exact grid. ``first``: the first image already read
+    (array, geometry). ``on_result(path, out, Segmented)`` hears each one. Returns the Segmented results' paths."""
+    from ..io import read_volume, write_volume
+    from ..progress import emit
+
+    done = []
+    for i, (path, out) in enumerate(targets):
+        emit(i / len(targets), f"segmenting {Path(path).name}")
+        image, geometry = first if (i == 0 and first is not None) else read_volume(path)
+        result = segment_image(predictor, image, geometry, Path(path).name)
+        write_volume(out, result.labels, geometry, np.uint8)
+        done.append(out)
+        if on_result is not None:
+            on_result(path, out, result)
+    emit(1.0, "done")
+    return done
+
+
+def evaluate_pairs(pairs) -> dict:
+    """Metrics of (truth case, predicted case) pairs: per case, as CSV rows, and aggregated (all cases, and the
+    pathological ones alone)."""
+    from ..segmentation.metrics import aggregate, case_metrics, metric_rows
+
+    per_case, rows, pathological = [], [], []
+    for truth, pred in pairs:
+        m = case_metrics(pred, truth)
+        per_case.append(m)
+        rows += metric_rows(truth.case_id, m)
+        if truth.mask("scar").any():
+            pathological.append(m)
+    return {"per_case": per_case, "rows": rows, "all": aggregate(per_case),
+            "pathological": aggregate(pathological) if pathological else {}}
