@@ -34,13 +34,11 @@ def case_aha(case, method: str = "direct", rv_points=(), septum=None, points_sou
 
 
 def parse_points(specs, ras: bool = False, source="--rv-point") -> list:
-    """RV insertion points from text (``[anterior:|inferior:]X,Y,Z``), checked: one or two."""
+    """RV insertion points from text (``[anterior:|inferior:]X,Y,Z``); ``case_aha`` checks that there are one or
+    two."""
     from ..orientation import parse_rv_points
 
     try:
-        points = parse_rv_points(list(specs or []), ras=ras)
+        return parse_rv_points(list(specs or []), ras=ras)
     except ValueError as e:
         raise InputError(source, str(e)) from None
-    if len(points) > 2:
-        raise InputError(source, f"give one or two RV insertion points, not {len(points)}")
-    return points
