@@ -167,11 +167,11 @@ def trained_seg(tmp_path_factory):
     return model, root / "held"
 
 
-def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer):
+def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer, difficulty="clinical"):
     """Phantoms 1..train under root/cases, the rest under root/held; export and train (fold all) via the CLI."""
     from CLAIMLib.phantom import generate_cohort, write_case
 
-    for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction):
+    for p in generate_cohort(cases, seed=seed, normal_fraction=normal_fraction, difficulty=difficulty):
         write_case(p, root / ("cases" if int(p.case_id[-3:]) <= train else "held"))
     r = claim_subprocess("export-nnunet", "--cases", root / "cases", "--id", dataset, "--name", name,
                          "--raw", root / "nnUNet_raw")

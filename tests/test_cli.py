@@ -75,6 +75,15 @@ def test_phantom_command_is_deterministic(tmp_path, run_claim):
             assert (tmp_path / "a" / c / rel).is_file()
     run_claim("phantom", "--out", tmp_path / "c", "--cases", 3, "--seed", 5)
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+    code, out, err = run_claim("phantom", "--out", tmp_path / "e", "--cases", 3, "--seed", 4, "--normal-fraction",
+                               0.34, "--difficulty", "easy", "--header", "axial")
+    assert code == 0 and "easy phantom cases" in out and "axial headers" in out, err
+    for c in cases:
+        truth = json.loads((tmp_path / "e" / c / f"{c}.json").read_text())
+        assert truth["difficulty"] == "easy" and truth["header"] == "axial"
+        assert (tmp_path / "e" / c / "GroundTruth" / f"{c}_grayzone.nii.gz").is_file()
+        assert sitk.ReadImage(str(tmp_path / "e" / c / "Images" / f"{c}.nii.gz")).GetDirection() == \
+            (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 
 def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
@@ -82,13 +91,17 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
                                "--diffusion-model", tiny_run[0] / "checkpoint.pt", "--seg-model", trained_seg[0],
                                "--joint-steps", 4)
     assert code == 0, err
-    for name in ("montage.png", "report.md", "summary.json"):
+    for name in ("montage.png", "report.md", "summary.json", "realism_montage.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    # phantom beside real LGE: P100's contrast measured as the phantom's tests assume it
+    assert summary["realism"]["Case_P100"]["scar_cnr"] == pytest.approx(2.51, abs=0.02)
+    assert sum(1 for cid in summary["realism"] if cid.startswith("Phantom_")) == 2
     assert len(summary["phantom"]) == 6 and len(summary["emidec"]) == 3
     assert all(i["slice_order"]["order"] == i["truth"]["slice_order"] for i in summary["phantom"])
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "Case_P100" in report and "Slice order detected correctly in 6/6" in report
+    assert "## Phantom against real LGE" in report
     for name in ("aha_montage.png", "smile_montage.png", "smile_bullseye.png", "synthesis_montage.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert all(r["outside_unchanged"] for r in summary["diffusion"]["painted"])
@@ -182,6 +195,8 @@ def test_bad_input_exit_2_one_line_no_output(tmp_path, run_claim):
 def test_bad_arguments(tmp_path, run_claim):
     for argv, where in ((("phantom", "--out", tmp_path / "p", "--cases", 0), "--cases"),
                         (("phantom", "--out", tmp_path / "p", "--normal-fraction", 2), "--normal-fraction"),
+                        (("phantom", "--out", tmp_path / "p", "--difficulty", "hard"), "--difficulty"),
+                        (("phantom", "--out", tmp_path / "p", "--header", "sagittal"), "--header"),
                         (("info", tmp_path / "x", "--scheme", "heart=1"), "--scheme"),
                         (("demo", "--out", tmp_path / "d", "--emidec", tmp_path / "none"), "none")):
         code, out, err = run_claim(*argv)
@@ -214,7 +229,11 @@ def test_aha_command(phantom_cohort, run_claim, tmp_path):
 
     aha, g = read_volume(tmp_path / "aha.nii.gz")
     assert g.differences(c.geometry) == [] and np.array_equal(aha > 0, c.labels >= 2)
-    assert np.mean(aha[c.labels >= 2] == c.aha[c.labels >= 2]) > 0.9
+    # the command gives the library's answer (how accurate the image-based septum is: tests/test_aha.py)
+    from CLAIMLib.aha import aha_segments
+
+    direct = aha_segments(c.labels >= 2, c.labels == 1, c.geometry, image=c.image.astype(np.float32))
+    assert np.array_equal(aha, direct.labels)
     record = json.loads((tmp_path / "aha.json").read_text())
     assert record["orientation"]["source"] == "image" and record["slice_order"]["order"] == c.truth["slice_order"]
     # insertion points in RAS, as Slicer shows them

@@ -85,3 +85,36 @@ def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CL
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
+
+
+REALISM_WINDOW = (-3.0, 5.0)  # display window in remote-myocardium SDs from the remote mean
+
+
+def realism_montage(cases: list[Case], path, title: str = "Phantom and real LGE at the same window") -> None:
+    """Phantom and real cases side by side, one row each (basal, mid, apical slice), all at one window: intensities
+    shown in units of each case's remote myocardium (mean 0, SD 1), from -3 to +5 SD, so scar and blood look as
+    conspicuous as their contrast-to-noise really is. Titles carry blood and scar CNR and roughness."""
+    from .lgestats import case_statistics
+
+    fig, axes = plt.subplots(len(cases), 3, figsize=(7.8, 2.7 * len(cases)), squeeze=False)
+    lo, hi = REALISM_WINDOW
+    for row, case in zip(axes, cases):
+        stats = case_statistics(case)
+        scaled = (np.asarray(case.image, float) - stats["remote_mean"]) / stats["remote_sd"]
+        ys, xs = _crop_box(case.myocardium)
+        scar = stats["scar_cnr"]
+        label = (f"{case.case_id}: blood CNR {stats['blood_cnr']:.1f}, "
+                 f"scar CNR {'-' if scar is None else f'{scar:.1f}'}, roughness {stats['roughness']:.2f}")
+        for ax, (name, k) in zip(row, representative_slices(case)):
+            ax.imshow(scaled[k][ys, xs], cmap="gray", vmin=lo, vmax=hi)
+            m = case.masks.get("scar")
+            if m is not None and m[k][ys, xs].any():
+                ax.contour(m[k][ys, xs].astype(float), [0.5], colors=["#fec44f"], linewidths=0.6)
+            ax.set_title(f"{name} (slice {k})", fontsize=7)
+            ax.axis("off")
+        row[0].text(0, -0.18, label, transform=row[0].transAxes, fontsize=7, va="top")
+    fig.suptitle(f"{title} ({lo:g} to {hi:g} remote SDs; scar outlined)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)

@@ -74,6 +74,8 @@ def wall_depth(myocardium: np.ndarray, cavity: np.ndarray, geometry, axis: int =
     """Normalised depth of each myocardium voxel: d_endo / (d_endo + d_epi), slice by slice (in-plane mm).
 
     Slices without cavity (the apical cap) measure from the outside in, the centre counting as endocardium.
+    Rounded to 1e-9: depths are often exact fractions (3 of 5 voxels is 0.6), and a grid that differs only by
+    rounding (one read back from Slicer's matrices) must not move a voxel across a pattern's limit.
     """
     depth = np.full(myocardium.shape, np.nan)
     sampling = np.delete(np.asarray(geometry.spacing)[::-1], axis)
@@ -93,7 +95,7 @@ def wall_depth(myocardium: np.ndarray, cavity: np.ndarray, geometry, axis: int =
         target[axis] = k
         view = depth[tuple(target)]
         view[myo] = np.clip(d[myo], 0.0, 1.0)
-    return depth
+    return np.round(depth, 9)
 
 
 def prepare_subject(myocardium: np.ndarray, cavity: np.ndarray | None, geometry, aha_result) -> Subject:
@@ -319,6 +321,9 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
         region, tex = seg_region[sb], texture[sb]
         vals = np.sort(tex[region])
         best = None
+        # compare voxel counts, not mL: a geometry that differs by rounding (e.g. read back from Slicer's matrices)
+        # must not break a tie differently
+        want = int(round(goal[s] / vox))
         # a large erosion kernel makes the volume jump with the threshold on small segments: fall back to smaller
         for kk in range(k, 0, -2):
             kern = np.ones((kk, kk), bool)
@@ -328,18 +333,18 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
                 thr = float(vals[min(int((1.0 - p) * len(vals)), len(vals) - 1)])
                 blob = _texture_to_mask(tex, thr, region, kern, smooth_px, spec.min_component_voxels)
                 blob = _fill_chords_sub(blob, subject, region, pattern, gb)
-                v = float(np.count_nonzero(blob) * vox)
-                if best is None or abs(v - goal[s]) < abs(best[0] - goal[s]):
+                v = int(np.count_nonzero(blob))
+                if best is None or abs(v - want) < abs(best[0] - want):
                     best = (v, blob, kk)
-                if abs(v - goal[s]) <= 0.05 * goal[s]:
+                if abs(v - want) <= 0.05 * want:
                     break
-                if v < goal[s]:
+                if v < want:
                     lo = p
                 else:
                     hi = p
-            if abs(best[0] - goal[s]) <= 0.1 * goal[s]:
+            if abs(best[0] - want) <= 0.1 * want:
                 break
-        blob = _fine_adjust(best[1], region, _priority(pattern, tex, subject, gb), int(round(goal[s] / vox)))
+        blob = _fine_adjust(best[1], region, _priority(pattern, tex, subject, gb), want)
         scar[gb] |= blob
         achieved[s] = float(np.count_nonzero(blob) * vox)
         kernels[s] = best[2]
@@ -453,6 +458,8 @@ def _fine_adjust(blob: np.ndarray, region: np.ndarray, texture: np.ndarray, targ
             break
         if need > 0:
             rim = ndimage.binary_dilation(blob, in_plane) & region & ~blob if blob.any() else region.copy()
+            if not rim.any():  # the blob fills its slices of the region: grow into the next slice
+                rim = ndimage.binary_dilation(blob) & region & ~blob
             if not rim.any():
                 break
             idx = np.flatnonzero(rim)

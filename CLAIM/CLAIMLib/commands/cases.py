@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..phantom.parameters import DIFFICULTIES, HEADERS
 from .common import (add_case_arguments, add_smile_arguments, add_subject_arguments, case_files, check_folder_target,
                      check_suffix, load_labelled_case, numbered, rv_points, same_grid, scheme_of, smile_spec)
 
@@ -39,6 +40,12 @@ def _add_dataset_parsers(sub) -> None:
     p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--normal-fraction", type=float, default=0.3, help="fraction of normal cases (default 0.3)")
+    p.add_argument("--difficulty", choices=DIFFICULTIES, default="clinical",
+                   help="clinical (default): contrast, noise and texture of real LGE stacks; easy: conspicuous "
+                        "scar and blood, for quick checks")
+    p.add_argument("--header", choices=HEADERS, default="oblique",
+                   help="oblique (default): the patient orientation of clinical short-axis stacks; axial: "
+                        "axis-aligned, like EMIDEC")
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser("demo", help="run everything on a fresh phantom cohort (and EMIDEC samples if present)",
@@ -143,9 +150,10 @@ def cmd_phantom(args) -> int:
         raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
     out = check_folder_target(args.out)
     t0 = time.perf_counter()
-    made = write_phantom_cohort(out, args.cases, args.seed, args.normal_fraction)
+    made = write_phantom_cohort(out, args.cases, args.seed, args.normal_fraction, args.difficulty, args.header)
     n_path = sum(1 for c in made.values() if c.truth["pathological"]) if made else 0
-    print(f"wrote {len(made)} phantom cases ({n_path} pathological, {len(made) - n_path} normal) to {out} "
+    print(f"wrote {len(made)} {args.difficulty} phantom cases ({n_path} pathological, {len(made) - n_path} normal, "
+          f"{args.header} headers) to {out} "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
 

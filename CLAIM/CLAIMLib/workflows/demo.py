@@ -51,7 +51,7 @@ class _Timer:
 def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
              diffusion_model: Path | None = None, diffusion_steps: int = 300, seg_model: Path | None = None,
              joint_steps: int = 6) -> dict:
-    from ..figures import montage
+    from ..figures import montage, realism_montage
     from ..io import write_json, write_text
     from .demo_report import report
 
@@ -62,6 +62,9 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
     truths = timer.run("phantom", _phantom_section, out, n_cases, seed)
     phantom_cases = _read_phantoms(out, truths, summary)
     emidec_cases = _read_emidec(emidec if emidec is not None else find_emidec(), summary)
+    realism = _realism_cases(phantom_cases, emidec_cases, summary)
+    realism_montage(realism, out / "realism_montage.png",
+                    title="Clinical phantoms" + (" and EMIDEC, at the same window" if emidec_cases else ""))
     computed = timer.run("aha_and_bullseye", _aha_section, phantom_cases + emidec_cases, out, summary, truths)
     normal = next((c for c in phantom_cases if c.volume_ml("scar") == 0), phantom_cases[0])
     timer.run("smile", _smile_section, normal, out, summary, seed)
@@ -120,6 +123,18 @@ def _read_emidec(emidec, summary: dict) -> list:
             cases.append(case)
     summary["emidec_folder"] = str(emidec) if emidec else None
     return cases
+
+
+def _realism_cases(phantom_cases: list, emidec_cases: list, summary: dict) -> list:
+    """The cases of the realism montage (two pathological phantoms, then the EMIDEC cases with an image), with
+    their contrast statistics in the summary, phantom and real side by side."""
+    from ..lgestats import case_statistics
+
+    sick = [c for c in phantom_cases if c.volume_ml("scar") > 0][:2] or phantom_cases[:2]
+    real = [c for c in emidec_cases if c.image is not None]
+    summary["realism"] = {c.case_id: {k: (None if v is None else round(v, 3)) for k, v in case_statistics(c).items()}
+                          for c in sick + real}
+    return sick + real
 
 
 def _aha_section(cases: list, out: Path, summary: dict, truths: dict) -> dict:

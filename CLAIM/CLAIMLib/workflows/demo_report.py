@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def report(summary: dict) -> str:
     lines = [f"# CLAIM demo report (CLAIMLib {summary['version']})", ""]
-    for section in (_phantom, _emidec, _aha, _smile, _diffusion, _segmentation, _joint, _run_time):
+    for section in (_phantom, _emidec, _realism, _aha, _smile, _diffusion, _segmentation, _joint, _run_time):
         lines += section(summary)
     return "\n".join(lines)
 
@@ -44,6 +44,27 @@ def _emidec(summary: dict) -> list:
         lines.append("")
     else:
         lines += ["EMIDEC samples not found (set CLAIM_EMIDEC or pass --emidec).", ""]
+    return lines
+
+
+def _realism(summary: dict) -> list:
+    """How the phantoms read against real LGE: contrast and texture in remote-myocardium units."""
+    rows = summary.get("realism", {})
+    if not rows:
+        return []
+    lines = ["## Phantom against real LGE", "",
+             "Contrast-to-noise against remote myocardium (mean difference over the remote SD); roughness: mean "
+             "in-plane neighbour difference over the remote SD. `realism_montage.png` shows the slices at one window "
+             "(-3 to +5 remote SDs).", "",
+             "| case | blood CNR | scar CNR | roughness | blood/remote | scar/remote |", "|---|---|---|---|---|---|"]
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.2f}"
+
+    for cid, s in rows.items():
+        lines.append(f"| {cid} | {fmt(s['blood_cnr'])} | {fmt(s['scar_cnr'])} | {fmt(s['roughness'])} | "
+                     f"{fmt(s['blood_remote'])} | {fmt(s['scar_remote'])} |")
+    lines.append("")
     return lines
 
 
