@@ -75,6 +75,7 @@ def test_phantom_command_is_deterministic(tmp_path, run_claim):
             assert (tmp_path / "a" / c / rel).is_file()
     run_claim("phantom", "--out", tmp_path / "c", "--cases", 3, "--seed", 5)
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+    # easy and axial: the options themselves are under test
     code, out, err = run_claim("phantom", "--out", tmp_path / "e", "--cases", 3, "--seed", 4, "--normal-fraction",
                                0.34, "--difficulty", "easy", "--header", "axial")
     assert code == 0 and "easy phantom cases" in out and "axial headers" in out, err

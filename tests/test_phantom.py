@@ -221,6 +221,8 @@ def test_papillary_muscles_and_trabeculae_are_rooted_in_the_wall(cohort):
     c = next(c for c in cohort if c.truth["n_slices"] >= 8)
     lab = c.labels
     k = int(np.argsort([abs(p - c.truth["cavity_apex_mm"] / 2) for p in c.truth["slice_positions_mm"]])[0])
+    # easy: the same heart with well-nulled myocardium, where papillary muscles and trabeculae are dark against
+    # bright blood and a threshold finds them
     easy = generate_case(case_rng(3, cohort.index(c)), c.case_id, c.truth["pathological"], difficulty="easy")
     cavity = lab[k] == 1
     dark = cavity & (easy.image[k] < 0.5 * np.median(easy.image[k][cavity]))
