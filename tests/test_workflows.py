@@ -106,3 +106,27 @@ def test_the_edges_import_workflows_and_orchestrate_nothing():
     assert "CLAIMLib.workflows" in (root / "CLAIMSlicerLib" / "logic.py").read_text()
     workflows = "".join(p.read_text() for p in (root / "CLAIMLib" / "workflows").glob("*.py"))
     assert "case_subject(case, aha)" in workflows and "comparison_panels(" in workflows
+
+
+def test_an_empty_prediction_is_an_answer_not_an_error(phantom_cohort):
+    """A model that finds no myocardium (the demo's one-minute nnU-Net on a clinical-contrast phantom) gives a
+    prediction with Dice 0 and an empty bull's-eye row, not a crash."""
+    from types import SimpleNamespace
+
+    from CLAIMLib.labels import EMIDEC, case_from_arrays
+    from CLAIMLib.workflows.segmentation import evaluate_pairs, segment_image
+    from CLAIMLib.workflows.tables import comparison_tables
+
+    _, cases = phantom_cohort
+    p = next(c for c in cases if c.truth["pathological"])
+    truth = case_from_arrays(p.case_id, p.image, p.labels, p.geometry)
+    blind = SimpleNamespace(predict=lambda image, geometry: np.zeros(geometry.shape, np.uint8),
+                            model=SimpleNamespace(label_scheme=lambda: EMIDEC))
+    result = segment_image(blind, p.image, p.geometry, p.case_id)
+    assert not result.case.myocardium.any()
+    m = evaluate_pairs([(truth, result.case)])["per_case"][0]
+    assert m["myocardium"]["dice"] == 0.0 and m["scar"]["dice"] == 0.0
+    truth_tables, pred_tables = comparison_tables([(truth, result.case)])
+    assert pred_tables[0]["totals"]["scar_ml"] == 0 < truth_tables[0]["totals"]["scar_ml"]
+    with pytest.raises(InputError, match="myocardium is empty"):  # as input labels, an empty map is still refused
+        case_from_arrays("x", None, np.zeros(p.geometry.shape, np.uint8), p.geometry)

@@ -211,8 +211,9 @@ class Case:
 
 def case_from_arrays(case_id: str, image: np.ndarray | None, labels: np.ndarray, geometry: Geometry,
                      scheme: LabelScheme | None = None, labels_source="labels",
-                     sources: dict | None = None) -> Case:
-    """Validate a label map (and image) on one grid and build the Case. Raises InputError naming the file."""
+                     sources: dict | None = None, allow_empty: bool = False) -> Case:
+    """Validate a label map (and image) on one grid and build the Case. Raises InputError naming the file.
+    ``allow_empty``: a map without myocardium is a valid answer (a segmenter's prediction), not bad input."""
     labels = np.asarray(labels)
     if labels.shape != tuple(geometry.shape):
         raise InputError(labels_source, f"label array shape {labels.shape} does not match its grid {geometry.shape}")
@@ -235,7 +236,7 @@ def case_from_arrays(case_id: str, image: np.ndarray | None, labels: np.ndarray,
         masks["scar"] = masks.get("scar", np.zeros_like(masks["mvo"])) | masks["mvo"]
     if "scar" in masks:
         masks["myocardium"] = masks["myocardium"] | masks["scar"]
-    if not masks["myocardium"].any():
+    if not masks["myocardium"].any() and not allow_empty:
         raise InputError(labels_source, "the myocardium is empty "
                                         f"(no voxel has a myocardium value {'+'.join(map(str, scheme.values['myocardium']))})")
     if image is not None:

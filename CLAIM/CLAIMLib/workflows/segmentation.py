@@ -50,10 +50,11 @@ def is_trained(dataset_id: int, configuration: str, trainer: str, fold) -> bool:
 
 
 def prediction_case(case_id: str, labels: np.ndarray, geometry, predictor):
-    """A predicted label map as a Case, its values read with the model's own label names (``ModelFolder``)."""
+    """A predicted label map as a Case, its values read with the model's own label names (``ModelFolder``); a
+    prediction without myocardium is a (bad) answer, not an error."""
     from ..labels import case_from_arrays
 
-    return case_from_arrays(case_id, None, labels, geometry, predictor.model.label_scheme())
+    return case_from_arrays(case_id, None, labels, geometry, predictor.model.label_scheme(), allow_empty=True)
 
 
 @dataclass
