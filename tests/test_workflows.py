@@ -130,3 +130,14 @@ def test_an_empty_prediction_is_an_answer_not_an_error(phantom_cohort):
     assert pred_tables[0]["totals"]["scar_ml"] == 0 < truth_tables[0]["totals"]["scar_ml"]
     with pytest.raises(InputError, match="myocardium is empty"):  # as input labels, an empty map is still refused
         case_from_arrays("x", None, np.zeros(p.geometry.shape, np.uint8), p.geometry)
+
+
+def test_evaluate_scores_an_empty_prediction(phantom_cohort, run_claim, tmp_path):
+    from CLAIMLib.io import write_volume
+
+    root, cases = phantom_cohort
+    p = cases[0]
+    write_volume(tmp_path / f"{p.case_id}.nii.gz", np.zeros(p.geometry.shape, np.uint8), p.geometry)
+    code, out, err = run_claim("evaluate", "--pred", tmp_path, "--gt", root / p.case_id)
+    assert code == 0, err
+    assert "myocardium  Dice 0.000" in out

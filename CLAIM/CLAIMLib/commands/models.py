@@ -192,7 +192,7 @@ def _evaluation_pairs(args) -> list:
         array, geometry, scheme = read_labels(preds[cid])
         same_grid(geometry, truth, preds[cid])
         pairs.append((truth, case_from_arrays(cid, None, array, geometry, scheme or truth.scheme,
-                                              labels_source=preds[cid])))
+                                              labels_source=preds[cid], allow_empty=True)))
     return pairs
 
 
