@@ -74,8 +74,7 @@ def wall_depth(myocardium: np.ndarray, cavity: np.ndarray, geometry, axis: int =
     """Normalised depth of each myocardium voxel: d_endo / (d_endo + d_epi), slice by slice (in-plane mm).
 
     Slices without cavity (the apical cap) measure from the outside in, the centre counting as endocardium.
-    Rounded to 1e-9: depths are often exact fractions (3 of 5 voxels is 0.6), and a grid that differs only by
-    rounding (one read back from Slicer's matrices) must not move a voxel across a pattern's limit.
+    Rounded to 1e-9, so that a grid off by rounding (read back from Slicer) keeps exact fractions such as 0.6.
     """
     depth = np.full(myocardium.shape, np.nan)
     sampling = np.delete(np.asarray(geometry.spacing)[::-1], axis)
@@ -321,9 +320,7 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
         region, tex = seg_region[sb], texture[sb]
         vals = np.sort(tex[region])
         best = None
-        # compare voxel counts, not mL: a geometry that differs by rounding (e.g. read back from Slicer's matrices)
-        # must not break a tie differently
-        want = int(round(goal[s] / vox))
+        want = int(round(goal[s] / vox))  # counts, not mL: a grid off by rounding breaks no tie differently
         # a large erosion kernel makes the volume jump with the threshold on small segments: fall back to smaller
         for kk in range(k, 0, -2):
             kern = np.ones((kk, kk), bool)
@@ -458,8 +455,7 @@ def _fine_adjust(blob: np.ndarray, region: np.ndarray, texture: np.ndarray, targ
             break
         if need > 0:
             rim = ndimage.binary_dilation(blob, in_plane) & region & ~blob if blob.any() else region.copy()
-            if not rim.any():  # the blob fills its slices of the region: grow into the next slice
-                rim = ndimage.binary_dilation(blob) & region & ~blob
+            rim = rim if rim.any() else ndimage.binary_dilation(blob) & region & ~blob  # on into the next slice
             if not rim.any():
                 break
             idx = np.flatnonzero(rim)
