@@ -131,8 +131,8 @@ def register_to_template(myocardium: np.ndarray, cavity: np.ndarray, geometry: G
     origin = geometry.index_to_physical(lo[None].astype(float))[0]
     crop_geometry = Geometry(tuple(int(b - a) for a, b in zip(lo, hi)), geometry.spacing, tuple(origin.tolist()),
                              geometry.direction)
-    fixed = sitk.SmoothingRecursiveGaussian(crop_geometry.to_sitk(myocardium[crop].astype(np.float32)), 1.5)
-    moving = sitk.SmoothingRecursiveGaussian(sitk.Cast(template.myocardium, sitk.sitkFloat32), 1.5)
+    fixed = _smooth(crop_geometry.to_sitk(myocardium[crop].astype(np.float32)), 1.5)
+    moving = _smooth(sitk.Cast(template.myocardium, sitk.sitkFloat32), 1.5)
 
     initial = _initial_transform(la, septum, myocardium, cavity, geometry)
     reg = sitk.ImageRegistrationMethod()
@@ -181,3 +181,11 @@ def label_by_template(myocardium: np.ndarray, cavity: np.ndarray, geometry: Geom
         labels[missing] = labels[tuple(ix[missing] for ix in nearest)]
     reg.info["unmapped_voxels"] = int(missing.sum())
     return labels, reg
+
+
+def _smooth(image: sitk.Image, sigma_mm: float) -> sitk.Image:
+    """Gaussian smoothing in mm; the recursive filter needs 4 voxels per axis, so 2-3 slice stacks take the
+    discrete one."""
+    if min(image.GetSize()) >= 4:
+        return sitk.SmoothingRecursiveGaussian(image, sigma_mm)
+    return sitk.DiscreteGaussian(image, sigma_mm ** 2, useImageSpacing=True)
