@@ -129,7 +129,8 @@ def _segmentation(summary: dict) -> list:
     if seg:
         lines += ["## Scar segmentation (nnU-Net v2)", "",
                   (f"nnU-Net 2d trained here on {len(seg['training_cases'])} phantoms with CLAIM's one-minute demo "
-                   "schedule (nnUNetTrainerCLAIMDemo: it learns the cavity and the myocardium, too short for scar; "
+                   "schedule (nnUNetTrainerCLAIMDemo: on clinical-contrast phantoms a minute of CPU training learns "
+                   "little or nothing, Dice near 0; "
                    "`claim experiment --quick` and `claim train-seg` train longer)" if seg["trained_here"]
                    else f"Model: `{seg['model']}`") + ". Held-out cases below; scar per AHA segment, truth / "
                   "prediction / difference: `segmentation_bullseye.png`.", "",
