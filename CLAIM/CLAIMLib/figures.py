@@ -90,16 +90,18 @@ def montage(cases: list[Case], path, extra: dict | None = None, title: str = "CL
 REALISM_WINDOW = (-3.0, 5.0)  # display window in remote-myocardium SDs from the remote mean
 
 
-def realism_montage(cases: list[Case], path, title: str = "Phantom and real LGE at the same window") -> None:
+def realism_montage(cases: list[Case], path, title: str = "Phantom and real LGE at the same window") -> dict:
     """Phantom and real cases side by side, one row each (basal, mid, apical slice), all at one window: intensities
     shown in units of each case's remote myocardium (mean 0, SD 1), from -3 to +5 SD, so scar and blood look as
-    conspicuous as their contrast-to-noise really is. Titles carry blood and scar CNR and roughness."""
+    conspicuous as their contrast-to-noise really is. Titles carry blood and scar CNR and roughness. Returns
+    {case id: lgestats.case_statistics}."""
     from .lgestats import case_statistics
 
     fig, axes = plt.subplots(len(cases), 3, figsize=(7.8, 2.7 * len(cases)), squeeze=False)
     lo, hi = REALISM_WINDOW
+    measured = {}
     for row, case in zip(axes, cases):
-        stats = case_statistics(case)
+        stats = measured[case.case_id] = case_statistics(case)
         scaled = (np.asarray(case.image, float) - stats["remote_mean"]) / stats["remote_sd"]
         ys, xs = _crop_box(case.myocardium)
         scar = stats["scar_cnr"]
@@ -118,3 +120,4 @@ def realism_montage(cases: list[Case], path, title: str = "Phantom and real LGE 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
+    return measured

@@ -111,8 +111,6 @@ def draw_contrast(rng: np.random.Generator, difficulty: str) -> dict:
     three remote SDs above the myocardium, texture correlated over about two voxels); ``easy`` is the old
     conspicuous phantom (well-nulled myocardium, CNR 5-9, nearly white noise).
     """
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(f"unknown difficulty {difficulty!r} (choose from {', '.join(DIFFICULTIES)})")
     u = rng.uniform
     blood = 0.6 * u(0.85, 1.15)
     if difficulty == "clinical":
@@ -144,8 +142,6 @@ def patient_frame(rng: np.random.Generator, header: str, voxel_axes: np.ndarray)
     to the right and in front, as a scanner's short-axis planning gives. ``axial``: whatever makes the voxel axes
     the LPS axes, so the header is axis-aligned like EMIDEC's and carries no anatomy.
     """
-    if header not in HEADERS:
-        raise ValueError(f"unknown header {header!r} (choose from {', '.join(HEADERS)})")
     jitter = rotation(rng.normal(size=3), np.deg2rad(rng.uniform(0, 15)))
     if header == "axial":
         return voxel_axes.T

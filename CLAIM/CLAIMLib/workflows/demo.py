@@ -62,9 +62,10 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
     truths = timer.run("phantom", _phantom_section, out, n_cases, seed)
     phantom_cases = _read_phantoms(out, truths, summary)
     emidec_cases = _read_emidec(emidec if emidec is not None else find_emidec(), summary)
-    realism = _realism_cases(phantom_cases, emidec_cases, summary)
-    realism_montage(realism, out / "realism_montage.png",
-                    title="Clinical phantoms" + (" and EMIDEC, at the same window" if emidec_cases else ""))
+    stats = realism_montage(_realism_cases(phantom_cases, emidec_cases), out / "realism_montage.png",
+                            title="Clinical phantoms" + (" and EMIDEC, at the same window" if emidec_cases else ""))
+    summary["realism"] = {cid: {k: (None if v is None else round(v, 3)) for k, v in row.items()}
+                          for cid, row in stats.items()}
     computed = timer.run("aha_and_bullseye", _aha_section, phantom_cases + emidec_cases, out, summary, truths)
     normal = next((c for c in phantom_cases if c.volume_ml("scar") == 0), phantom_cases[0])
     timer.run("smile", _smile_section, normal, out, summary, seed)
@@ -125,16 +126,10 @@ def _read_emidec(emidec, summary: dict) -> list:
     return cases
 
 
-def _realism_cases(phantom_cases: list, emidec_cases: list, summary: dict) -> list:
-    """The cases of the realism montage (two pathological phantoms, then the EMIDEC cases with an image), with
-    their contrast statistics in the summary, phantom and real side by side."""
-    from ..lgestats import case_statistics
-
+def _realism_cases(phantom_cases: list, emidec_cases: list) -> list:
+    """The cases of the realism montage: two pathological phantoms, then the EMIDEC cases with an image."""
     sick = [c for c in phantom_cases if c.volume_ml("scar") > 0][:2] or phantom_cases[:2]
-    real = [c for c in emidec_cases if c.image is not None]
-    summary["realism"] = {c.case_id: {k: (None if v is None else round(v, 3)) for k, v in case_statistics(c).items()}
-                          for c in sick + real}
-    return sick + real
+    return sick + [c for c in emidec_cases if c.image is not None]
 
 
 def _aha_section(cases: list, out: Path, summary: dict, truths: dict) -> dict:
