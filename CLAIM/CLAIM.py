@@ -13,8 +13,8 @@ import pathlib
 from typing import Annotated, Optional, Union
 
 import slicer
-from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode,
-                    vtkMRMLSegmentationNode, vtkMRMLTableNode)
+from slicer import (vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode,
+                    vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode)
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleTest,
                                            ScriptedLoadableModuleWidget)
@@ -40,7 +40,9 @@ class CLAIM(ScriptedLoadableModule):
             "<b>Synthesis</b>: paint scar under a scar mask (e.g. from the SMILE Mask Editor) with a diffusion "
             "checkpoint into a new volume &lt;input&gt;_synthetic. <b>One-click segmentation</b>: a trained nnU-Net "
             "model folder gives Cavity, Myocardium, Scar and MVO segments on the input's grid. <b>Bull's-eye</b>: "
-            "scar per AHA segment as a figure and a table. Synthesis and segmentation run in a separate process "
+            "scar per AHA segment as a figure and a table. <b>Quantify scar</b>: no model needed: scar, MVO and gray "
+            "zone by FWHM, n-SD or Otsu thresholds relative to remote myocardium (picked on the bull's-eye, or "
+            "automatic), with the per-segment table and bull's-eye (the same as <code>claim scar</code>). Synthesis and segmentation run in a separate process "
             "(click the button again to cancel). "
             f"Needs 3D Slicer {dependencies.MINIMUM_SLICER[0]}.{dependencies.MINIMUM_SLICER[1]} or later and, for "
             "synthesis and segmentation, the PyTorch extension; the Python packages are installed on first use, "
@@ -77,6 +79,16 @@ class CLAIMParameterNode:
     bullseyeScar: Optional[Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]]
     rvPoints: Optional[vtkMRMLMarkupsFiducialNode]
     outputTable: Optional[vtkMRMLTableNode]
+    # scar quantification
+    scarMethod: Annotated[str, Choice(["fwhm", "nsd", "otsu"])] = "fwhm"
+    scarSD: Annotated[float, WithinRange(2.0, 6.0)] = 3.0
+    scarMinSizeMl: Annotated[float, WithinRange(0.0, 10.0)] = 0.05
+    scarGrayZone: bool = False
+    scarEndocardialOnly: bool = False
+    remoteSegments: str = ""  # the remote picker's selection, e.g. "3,4" (bound by hand, not by the .ui)
+    remoteRegion: Optional[Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, vtkMRMLMarkupsROINode]]
+    scarOutput: Optional[vtkMRMLSegmentationNode]
+    scarTable: Optional[vtkMRMLTableNode]
 
 
 class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -98,6 +110,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
         ScriptedLoadableModuleWidget.setup(self)
         import ctk
 
+        from CLAIMSlicerLib.bullseye_picker import BullseyePicker
         from CLAIMSlicerLib.services import slicerServices
         from CLAIMSlicerLib.widgets import JobController
 
@@ -112,15 +125,20 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
                                            self.ui.synthesisStatusLabel)
         self.segmentationJobs = JobController(self.ui.segmentButton, self.ui.segmentationProgressBar,
                                               self.ui.segmentationStatusLabel)
+        self.remotePicker = BullseyePicker()
+        self.ui.remoteBullseyeFrame.layout().addWidget(self.remotePicker)
         self.handlers = handlers = CLAIMPanelHandlers(self.logic, self.ui, lambda: self._parameterNode,
                                                       self.synthesisJobs, self.segmentationJobs,
-                                                      self.services or slicerServices())
+                                                      self.services or slicerServices(), self.remotePicker)
+        self.remotePicker.addSelectionCallback(handlers.onRemotePickerChanged)
 
         self.ui.loadPhantomButton.clicked.connect(handlers.onLoadPhantom)
         self.ui.infoButton.clicked.connect(handlers.onInfo)
         self.ui.synthesizeButton.clicked.connect(handlers.onSynthesize)
         self.ui.segmentButton.clicked.connect(handlers.onSegment)
         self.ui.bullseyeButton.clicked.connect(handlers.onBullseye)
+        self.ui.quantifyScarButton.clicked.connect(handlers.onQuantifyScar)
+        self.ui.remoteClearButton.clicked.connect(self.remotePicker.clearSelection)
 
         self.initializeParameterNode()
 
@@ -150,8 +168,8 @@ class CLAIMTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        selftest.runAll(self, (self.test_PhantomRoundTrip, self.test_BullseyeTable, self.test_SampleData,
-                               self.test_PanelBullseye, self.test_PanelSynthesisAndSegmentation))
+        selftest.runAll(self, (self.test_PhantomRoundTrip, self.test_BullseyeTable, self.test_QuantifyScar,
+                               self.test_SampleData, self.test_PanelBullseye, self.test_PanelSynthesisAndSegmentation))
 
     def _logic(self):
         if dependencies.missing("core") and selftest.inSlicerApplication():
@@ -185,6 +203,28 @@ class CLAIMTest(ScriptedLoadableModuleTest):
 
         scar_ml = float((phantom.labels >= 3).sum()) * phantom.geometry.voxel_volume_ml
         self.assertAlmostEqual(get_record(table)["totals"]["scar_ml"], scar_ml, places=6)
+
+    def test_QuantifyScar(self):
+        """Threshold scar on the phantom (no model): Scar, MVO and Gray zone segments as claim scar finds them,
+        and 17 rows."""
+        import numpy as np
+
+        from CLAIMSlicerLib.mrml import get_record, segment_masks
+
+        logic = self._logic()
+        volume, segmentation, phantom = logic.addPhantomCase(seed=7)
+        node, table, png = logic.quantifyScar(volume, segmentation, "nsd:3", grayZone=True)
+        self.assertEqual(table.GetNumberOfRows(), 17)
+        self.assertTrue(os.path.getsize(png) > 5000)
+        masks = segment_masks(node, volume)
+        self.assertEqual(sorted(masks), ["Gray zone", "MVO", "Scar"])
+        from CLAIMLib.workflows.scar import quantify_scar
+
+        context = logic.computeAHA(volume, segmentation)
+        expected = quantify_scar(context.case, "nsd:3", gray_zone="", aha=context.aha)  # what claim scar finds
+        self.assertTrue(np.array_equal(masks["Scar"] | masks["MVO"], expected.scar))
+        self.assertTrue(np.any(expected.scar & (phantom.labels >= 3)))
+        self.assertEqual(get_record(node)["method"], "nsd:3")
 
     def test_SampleData(self):
         """The phantom is in Sample Data and loads without a download."""

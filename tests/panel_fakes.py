@@ -218,6 +218,25 @@ class FakeCLAIMLogic(FakeLogic):
         return table, str(png)
 
 
+    def quantifyScar(self, volumeNode, labelNode, method="fwhm", remoteSegments=None, remoteNode=None,
+                     grayZone=False, minSizeMl=None, endocardialOnly=False, rvPointsNode=None, scheme=None,
+                     outputSegmentationNode=None, tableNode=None):
+        from CLAIMSlicerLib import mrml
+
+        self._call("quantifyScar", volumeNode, labelNode, method, remoteSegments, remoteNode, grayZone, minSizeMl,
+                   endocardialOnly, rvPointsNode=rvPointsNode, scheme=scheme,
+                   outputSegmentationNode=outputSegmentationNode, tableNode=tableNode)
+        node = outputSegmentationNode or self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lge_scar")
+        table = tableNode or self.scene.AddNewNodeByClass("vtkMRMLTableNode", "lge_scar_per_segment")
+        mrml.set_record(node, {"method": method, "remote": {"description": "AHA segment 3 (automatic: lowest median)"},
+                               "gray_zone": {"levels": [35, 50]} if grayZone else None,
+                               "totals": {"scar_ml": 12.5, "myocardium_ml": 100.0, "scar_percent": 12.5,
+                                          "mvo_ml": 0.5, "gray_zone_ml": 3.25 if grayZone else 0.0}})
+        _, png = self.bullseye(volumeNode, labelNode)
+        self.calls.pop()  # the figure only
+        return node, table, png
+
+
 class FakeSMILELogic(FakeLogic):
     def __init__(self, scene, folder, services=None):
         super().__init__(scene, folder, services)

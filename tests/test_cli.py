@@ -114,6 +114,12 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
     assert summary["joint"]["steps"] == 4 and len(summary["joint"]["validation"]) == 2
     assert (tmp_path / "demo" / "joint_samples.png").stat().st_size > 0
     assert "## Scar segmentation (nnU-Net v2)" in report and "## Joint training, CLAIM(J)" in report
+    # classic thresholds on the real infarct and the phantoms, each against its truth, with a report each
+    scar = {(r["case_id"], r["method"]): r for r in summary["scar"]}
+    for method in ("fwhm", "nsd:3"):
+        assert scar[("Case_P100", method)]["dice"] >= 0.55
+        assert (tmp_path / "demo" / scar[("Case_P100", method)]["report"]).stat().st_size > 10000
+    assert any(cid.startswith("Phantom_") for cid, _ in scar) and "## Classic scar quantification" in report
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 
 

@@ -129,6 +129,14 @@ def test_claim_widget_wires_its_buttons_to_the_handlers(gui, tmp_path):
         assert ui.infoTextEdit.toPlainText() == "lge with labels (detected labels)"
         ui.bullseyeButton.click()
         assert p.outputTable is not None and not ui.bullseyeImageLabel.pixmap().isNull()
+        assert widget.remotePicker.parent() is ui.remoteBullseyeFrame
+        widget.remotePicker.toggleSegment(5)
+        assert p.remoteSegments == "5"
+        ui.quantifyScarButton.click()
+        assert logic.called("quantifyScar")[0][0][2:4] == ("fwhm", [5])
+        assert p.scarOutput is not None and not ui.scarImageLabel.pixmap().isNull()
+        ui.remoteClearButton.click()
+        assert p.remoteSegments == ""
 
         applyText = ui.synthesizeButton.text()
         logic.argv = [sys.executable, "-c", PROGRESS_THEN.replace("SECONDS", "60")]

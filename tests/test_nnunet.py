@@ -131,6 +131,42 @@ def test_segment_held_out_phantoms(trained_seg, tmp_path, run_claim):
     assert (tmp_path / "be.png").stat().st_size > 5000
 
 
+def test_hybrid_segmentation_thresholds_the_model_s_myocardium(trained_seg, tmp_path, run_claim):
+    """--scar-method: cavity and myocardium from nnU-Net, scar and MVO from the threshold (as claim scar finds them
+    on that myocardium); nnU-Net and the hybrid side by side in one claim evaluate."""
+    from CLAIMLib.labels import EMIDEC, case_from_arrays
+    from CLAIMLib.workflows.scar import quantify_scar
+
+    model, held = trained_seg
+    case_dir = sorted(held.iterdir())[0]
+    img = case_dir / "Images" / f"{case_dir.name}.nii.gz"
+    code, _, err = run_claim("segment", "--image", img, "--model", model, "--out", tmp_path / "plain" / "a.nii.gz",
+                             "--device", "cpu")
+    assert code == 0, err
+    code, out, err = run_claim("segment", "--image", img, "--model", model, "--out", tmp_path / "hyb" / "a.nii.gz",
+                               "--device", "cpu", "--scar-method", "nsd:3", "--min-size-ml", "0")
+    assert code == 0, err
+    plain, g = read_volume(tmp_path / "plain" / "a.nii.gz")
+    hybrid, _ = read_volume(tmp_path / "hyb" / "a.nii.gz")
+    image, _ = read_volume(img)
+    myo = plain >= 2
+    assert np.array_equal(hybrid == 1, plain == 1) and np.array_equal(hybrid >= 2, myo)
+    if myo.any():
+        expected = quantify_scar(case_from_arrays("a", image, plain.astype(np.uint8), g, EMIDEC), "nsd:3",
+                                 min_size_ml=0, sensitivity=False)
+        assert np.array_equal(hybrid.astype(np.uint8), expected.labels)
+    for name in ("plain", "hyb"):
+        (tmp_path / name / "a.nii.gz").rename(tmp_path / name / f"{case_dir.name}.nii.gz")
+    code, out, err = run_claim("evaluate", "--pred", f"nnunet={tmp_path / 'plain'}", "--pred",
+                               f"hybrid={tmp_path / 'hyb'}", "--gt", held, "--csv", tmp_path / "m.csv")
+    assert code == 0, err
+    assert "nnunet: 1 cases" in out and "hybrid: 1 cases" in out
+    assert {line.split(",")[0] for line in (tmp_path / "m.csv").read_text().splitlines()[1:]} == {"nnunet", "hybrid"}
+    code, _, err = run_claim("segment", "--image", img, "--model", model, "--out", tmp_path / "x.nii.gz",
+                             "--remote-segments", "3")
+    assert code == 2 and err.startswith("claim: error: --scar-method: ") and not (tmp_path / "x.nii.gz").exists()
+
+
 def test_segment_emidec_p100_on_its_grid(trained_seg, emidec, tmp_path, run_claim):
     model, _ = trained_seg
     img = emidec / "Case_P100" / "Images" / "Case_P100.nii.gz"

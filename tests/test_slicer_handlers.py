@@ -42,7 +42,7 @@ def _signature(method) -> list:
 
 @pytest.mark.parametrize("fake, real, names", [
     (FakeCLAIMLogic, "CLAIMLogic", ("addPhantomCase", "infoText", "synthesizeCommand", "segmentCommand",
-                                    "bullseye")),
+                                    "bullseye", "quantifyScar")),
     (FakeSMILELogic, "SMILEMaskEditorLogic", ("availableSegments", "generateMask", "exportAHA", "infoText"))])
 def test_the_fake_logic_has_the_real_logic_s_signatures(fake, real, names):
     """The fakes stand for the real Logic: the parameters the handlers pass exist there, in the same places."""
@@ -72,9 +72,13 @@ class ClaimPanel:
         self.p = types.SimpleNamespace(
             inputVolume=None, inputLabels=None, labelScheme="", phantomSeed=0, scarMask=None,
             checkpoint=pathlib.Path(), sampler="ddim", steps=50, brightness=0.0, synthesisSeed=0, device="auto",
-            segmentationVolume=None, modelFolder=pathlib.Path(), bullseyeScar=None, rvPoints=None, outputTable=None)
+            segmentationVolume=None, modelFolder=pathlib.Path(), bullseyeScar=None, rvPoints=None, outputTable=None,
+            scarMethod="fwhm", scarSD=3.0, scarMinSizeMl=0.05, scarGrayZone=False, scarEndocardialOnly=False,
+            remoteSegments="", remoteRegion=None, scarOutput=None, scarTable=None)
+        self.picker = env.picker.BullseyePicker()
         self.handlers = CLAIMPanelHandlers(self.logic, ui, lambda: self.p, self.synthesisJobs, self.segmentationJobs,
-                                           self.fake.services())
+                                           self.fake.services(), self.picker)
+        self.picker.addSelectionCallback(self.handlers.onRemotePickerChanged)
         ui.synthesizeButton.clicked.connect(self.handlers.onSynthesize)  # as the module file connects them
         ui.segmentButton.clicked.connect(self.handlers.onSegment)
 
@@ -210,6 +214,37 @@ def test_claim_bullseye_lands_in_the_panel(claim, scene, tmp_path):
         "Scar 2.50 mL of 101.2 mL myocardium (2.5%), MVO 0.25 mL; table 'scar_per_segment'.")
     claim.handlers.onBullseye()  # again: into the same table
     assert claim.logic.called("bullseye")[1][1]["tableNode"] is table and p.outputTable is table
+
+
+def test_claim_scar_quantification_lands_in_the_panel(claim, scene, tmp_path):
+    ui, p = claim.ui, claim.case(scene, tmp_path)
+    assert ui.quantifyScarButton.isEnabled() and not ui.scarSDSpinBox.isEnabled()
+    claim.picker.toggleSegment(3)  # remote segments picked on the bull's-eye reach the parameters
+    claim.picker.toggleSegment(4)
+    assert p.remoteSegments == "3,4"
+    claim.handlers.updateButtons()
+    assert ui.remoteSegmentsLabel.text() == "Remote: segments 3, 4"
+    p.scarMethod, p.scarSD, p.scarGrayZone = "nsd", 2.5, True
+    claim.handlers.updateButtons()
+    assert ui.scarSDSpinBox.isEnabled()
+    claim.handlers.onQuantifyScar()
+    assert claim.logic.called("quantifyScar") == [
+        ((p.inputVolume, p.inputLabels, "nsd:2.5", [3, 4], None, True, 0.05, False),
+         {"rvPointsNode": None, "scheme": None, "outputSegmentationNode": None, "tableNode": None})]
+    assert p.scarOutput.IsA("vtkMRMLSegmentationNode") and p.scarTable.IsA("vtkMRMLTableNode")
+    assert claim.fake.tables == [p.scarTable] and not ui.scarImageLabel.pixmap().isNull()
+    assert ui.scarStatusLabel.text() == (
+        "nsd:2.5: scar 12.50 mL (12.5% of 100.0 mL myocardium), MVO 0.50 mL, gray zone 3.25 mL; remote AHA segment 3 "
+        "(automatic: lowest median); table 'lge_scar_per_segment'.")
+    claim.handlers.onQuantifyScar()  # again: into the same nodes
+    assert claim.logic.called("quantifyScar")[1][1]["outputSegmentationNode"] is p.scarOutput
+    p.remoteSegments = ""  # the parameters drive the picker too
+    claim.handlers.updateButtons()
+    assert claim.picker.selectedSegments() == [] and ui.remoteSegmentsLabel.text() == "Automatic remote"
+    claim.logic.raises["quantifyScar"] = InputError("--remote-segments", "segment 17 holds no myocardium")
+    claim.handlers.onQuantifyScar()
+    assert claim.fake.errors == [("Cannot quantify the scar.\n\n--remote-segments: segment 17 holds no myocardium",
+                                  None)]
 
 
 @pytest.mark.parametrize("error, details", [(InputError("mask.nrrd", "holds no scar   voxel"), False),

@@ -272,6 +272,44 @@ def test_bullseye_table_has_17_rows_and_a_png(scene, tmp_path):
     assert mrml.get_record(table)["totals"]["scar_ml"] == pytest.approx(phantom.truth["volumes_ml"]["scar"], rel=1e-3)
 
 
+# ---------------------------------------------------------------------------------------------------- scar
+def test_quantify_scar_is_claim_scar_s_and_refills_its_nodes(scene, tmp_path):
+    """The Logic's scar quantification equals the workflow's on the same case; outputs refill in place."""
+    from CLAIMLib.workflows.scar import quantify_scar
+
+    logic = CLAIMLogic(scene)
+    volume, seg, phantom = logic.addPhantomCase(seed=4)
+    node, table, png = logic.quantifyScar(volume, seg, "nsd:3", grayZone=True, pngPath=tmp_path / "scar.png")
+    context = logic.computeAHA(volume, seg)
+    expected = quantify_scar(context.case, "nsd:3", gray_zone="", aha=context.aha)
+    masks = mrml.segment_masks(node, volume)
+    assert _segment_names(node) == ["Scar", "MVO", "Gray zone"]
+    assert np.array_equal(masks["Scar"], expected.scar & ~expected.mvo) and masks["Scar"].any()
+    assert np.array_equal(masks["MVO"], expected.mvo) and np.array_equal(masks["Gray zone"], expected.gray_zone)
+    assert table.GetNumberOfRows() == 17 and Path(png).stat().st_size > 5000
+    record = mrml.get_record(node)
+    assert record["method"] == "nsd:3" and record["remote"] == expected.record["remote"]
+    assert record["totals"] == pytest.approx(expected.record["totals"])
+    # remote segments, then a remote ROI box; again into the same nodes
+    again, table2, _ = logic.quantifyScar(volume, seg, "fwhm", remoteSegments=[1, 2], outputSegmentationNode=node,
+                                          tableNode=table)
+    assert again is node and table2 is table and mrml.get_record(node)["remote"]["segments"] == [1, 2]
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "remote box")
+    g = context.case.geometry
+    inside = np.argwhere(context.case.myocardium & (context.aha.labels == 3))
+    ras = g.index_to_physical(inside) * [-1, -1, 1]
+    roi.SetCenter(*((ras.min(0) + ras.max(0)) / 2))
+    roi.SetSize(*(ras.max(0) - ras.min(0) + 1.0))
+    box = mrml.mask_from_node(roi, volume)
+    assert box[tuple(inside.T)].all() and box.sum() < box.size
+    logic.quantifyScar(volume, seg, "nsd:3", remoteNode=roi, outputSegmentationNode=node)
+    assert mrml.get_record(node)["remote"]["source"] == "mask"
+    with pytest.raises(InputError, match="not both"):
+        logic.quantifyScar(volume, seg, remoteSegments=[3], remoteNode=roi)
+    with pytest.raises(InputError, match="is the input labels"):
+        logic.quantifyScar(volume, seg, outputSegmentationNode=seg)
+
+
 # ---------------------------------------------------------------------------------------------------- synthesis
 @pytest.fixture(scope="module")
 def synthesis_case(tiny_run):

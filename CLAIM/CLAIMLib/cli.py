@@ -19,12 +19,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``claim`` parser; each command family adds its subcommands (``commands.cases``, ``commands.models``)."""
-    from .commands import cases, models
+    from .commands import cases, models, scar
 
     parser = _Parser(prog="claim", description="CLAIM: clinically guided LGE scar synthesis and segmentation.")
     parser.add_argument("--version", action="version", version=f"claim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     cases.add_parsers(sub)
+    scar.add_parsers(sub)
     models.add_parsers(sub)
     return parser
 

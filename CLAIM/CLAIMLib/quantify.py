@@ -19,18 +19,20 @@ from .geometry import Geometry
 LEVEL_NAMES = {**{s: "basal" for s in range(1, 7)}, **{s: "mid" for s in range(7, 13)},
                **{s: "apical" for s in range(13, 17)}, 17: "apex"}
 COLUMNS = ("segment", "name", "level", "territory", "myocardium_ml", "scar_ml", "scar_percent",
-           "transmurality_mean", "transmurality_max", "mvo_ml")
+           "transmurality_mean", "transmurality_max", "mvo_ml", "gray_zone_ml")
 
 
 def chord_transmurality(aha: np.ndarray, myocardium: np.ndarray, scar: np.ndarray, cavity: np.ndarray | None,
-                        geometry: Geometry) -> dict:
-    """segment -> list of (scar pixels, myocardium pixels) of its wedges that hold scar."""
+                        geometry: Geometry, long_axis=None) -> dict:
+    """segment -> list of (scar pixels, myocardium pixels) of its wedges that hold scar. ``long_axis``: the
+    myocardium's ``longaxis.LongAxis`` when already fitted."""
     from .longaxis import fit_long_axis
 
     out = {s: [] for s in range(1, 18)}
     if not scar.any():
         return out
-    la = fit_long_axis(myocardium, cavity if cavity is not None else np.zeros_like(myocardium), geometry)
+    la = long_axis or fit_long_axis(myocardium, cavity if cavity is not None else np.zeros_like(myocardium),
+                                    geometry)
     axis = la.order.axis
     n = la.base_to_apex
     ref = np.cross(n, [1.0, 0.0, 0.0])
@@ -62,13 +64,16 @@ def chord_transmurality(aha: np.ndarray, myocardium: np.ndarray, scar: np.ndarra
 
 
 def quantify(aha: np.ndarray, myocardium: np.ndarray, scar: np.ndarray | None, geometry: Geometry,
-             mvo: np.ndarray | None = None, cavity: np.ndarray | None = None) -> dict:
-    """Per-segment rows and totals. Scar and MVO count only inside the myocardium."""
+             mvo: np.ndarray | None = None, cavity: np.ndarray | None = None, gray_zone: np.ndarray | None = None,
+             long_axis=None) -> dict:
+    """Per-segment rows and totals. Scar, MVO and the gray zone (peri-infarct, outside the scar) count only inside
+    the myocardium. ``long_axis``: the myocardium's ``longaxis.LongAxis`` when already fitted."""
     myocardium = np.asarray(myocardium, bool)
     scar = np.zeros_like(myocardium) if scar is None else np.asarray(scar, bool) & myocardium
     mvo = np.zeros_like(myocardium) if mvo is None else np.asarray(mvo, bool) & myocardium
+    gray = np.zeros_like(myocardium) if gray_zone is None else np.asarray(gray_zone, bool) & myocardium & ~scar
     vox = geometry.voxel_volume_ml
-    chords = chord_transmurality(aha, myocardium, scar, cavity, geometry)
+    chords = chord_transmurality(aha, myocardium, scar, cavity, geometry, long_axis)
     rows = []
     for s in range(1, 18):
         seg = (aha == s) & myocardium
@@ -80,10 +85,11 @@ def quantify(aha: np.ndarray, myocardium: np.ndarray, scar: np.ndarray | None, g
                      "scar_percent": 100.0 * scar_ml / myo_ml if myo_ml > 0 else 0.0,
                      "transmurality_mean": float(t[:, 0].sum() / t[:, 1].sum()) if len(t) else 0.0,
                      "transmurality_max": float(np.max(t[:, 0] / t[:, 1])) if len(t) else 0.0,
-                     "mvo_ml": np.count_nonzero(seg & mvo) * vox})
+                     "mvo_ml": np.count_nonzero(seg & mvo) * vox, "gray_zone_ml": np.count_nonzero(seg & gray) * vox})
     unlabelled = myocardium & ~((aha >= 1) & (aha <= 17))
     totals = {"myocardium_ml": np.count_nonzero(myocardium) * vox, "scar_ml": np.count_nonzero(scar) * vox,
-              "mvo_ml": np.count_nonzero(mvo) * vox, "unlabelled_myocardium_ml": np.count_nonzero(unlabelled) * vox}
+              "mvo_ml": np.count_nonzero(mvo) * vox, "gray_zone_ml": np.count_nonzero(gray) * vox,
+              "unlabelled_myocardium_ml": np.count_nonzero(unlabelled) * vox}
     totals["scar_percent"] = 100.0 * totals["scar_ml"] / totals["myocardium_ml"] if totals["myocardium_ml"] else 0.0
     return {"segments": rows, "totals": totals}
 
@@ -110,5 +116,6 @@ def to_csv(table: dict) -> str:
     writer.writerow({"segment": "total", "name": "all segments", "level": "", "territory": "",
                      "myocardium_ml": f"{t['myocardium_ml']:.4f}", "scar_ml": f"{t['scar_ml']:.4f}",
                      "scar_percent": f"{t['scar_percent']:.4f}", "transmurality_mean": "",
-                     "transmurality_max": "", "mvo_ml": f"{t['mvo_ml']:.4f}"})
+                     "transmurality_max": "", "mvo_ml": f"{t['mvo_ml']:.4f}",
+                     "gray_zone_ml": f"{t['gray_zone_ml']:.4f}"})
     return buf.getvalue()

@@ -62,12 +62,23 @@ def bullseyeSummary(totals: dict, tableName: str) -> str:
             f"({totals['scar_percent']:.1f}%), MVO {totals['mvo_ml']:.2f} mL; table '{tableName}'.")
 
 
+def scarSummary(record: dict, tableName: str) -> str:
+    t = record["totals"]
+    text = (f"{record['method']}: scar {t['scar_ml']:.2f} mL ({t['scar_percent']:.1f}% of {t['myocardium_ml']:.1f} mL "
+            f"myocardium), MVO {t['mvo_ml']:.2f} mL")
+    if record.get("gray_zone"):
+        text += f", gray zone {t['gray_zone_ml']:.2f} mL"
+    return text + f"; remote {record['remote']['description']}; table '{tableName}'."
+
+
 class CLAIMPanelHandlers:
     """The CLAIM panel: the phantom case, case info, synthesis and segmentation jobs (the Apply button of a running
-    job cancels it), and the bull's-eye."""
+    job cancels it), the bull's-eye, and scar quantification with remote segments picked on a bull's-eye."""
 
-    def __init__(self, logic, ui, parameters, synthesisJobs, segmentationJobs, services):
+    def __init__(self, logic, ui, parameters, synthesisJobs, segmentationJobs, services, remotePicker=None):
         self.logic, self.ui, self.services = logic, ui, services
+        self.remotePicker = remotePicker
+        self._updatingPicker = False
         self._parameters = parameters
         self.synthesisJobs, self.segmentationJobs = synthesisJobs, segmentationJobs
         for jobs in (synthesisJobs, segmentationJobs):
@@ -90,6 +101,26 @@ class CLAIMPanelHandlers:
         self.ui.segmentButton.setEnabled(self.segmentationJobs.running or (
             bool(p.segmentationVolume or p.inputVolume) and bool(pathText(p.modelFolder))))
         self.ui.bullseyeButton.setEnabled(case)
+        self.ui.quantifyScarButton.setEnabled(case)
+        self.ui.scarSDSpinBox.setEnabled(p.scarMethod == "nsd")
+        self._updateRemote()
+
+    def _updateRemote(self) -> None:
+        """The remote picker and its label from the parameters."""
+        segments = parseSegments(self.parameters.remoteSegments)
+        if self.remotePicker is not None and segments != self.remotePicker.selectedSegments():
+            self._updatingPicker = True
+            try:
+                self.remotePicker.setSelectedSegments(segments)
+            finally:
+                self._updatingPicker = False
+        self.ui.remoteSegmentsLabel.setText(f"Remote: segments {', '.join(map(str, segments))}" if segments else
+                                            "Automatic remote")
+
+    def onRemotePickerChanged(self, selected) -> None:
+        p = self.parameters
+        if p is not None and not self._updatingPicker:
+            p.remoteSegments = segmentsText(selected)
 
     def restoreRememberedPaths(self) -> None:
         """Empty checkpoint and model-folder parameters get the paths used last time."""
@@ -184,6 +215,26 @@ class CLAIMPanelHandlers:
             p.outputTable = table
             self.services.showImage(self.ui.bullseyeImageLabel, png)
             self.ui.bullseyeStatusLabel.setText(bullseyeSummary(mrml.get_record(table)["totals"], table.GetName()))
+            self.services.showTable(table)
+
+
+    # ------------------------------------------------------------------------------------------------ scar
+    def scarMethod(self) -> str:
+        p = self.parameters
+        return f"nsd:{p.scarSD:g}" if p.scarMethod == "nsd" else p.scarMethod
+
+    def onQuantifyScar(self) -> None:
+        p = self.parameters
+        with showingErrors(self.services, "Cannot quantify the scar."):
+            if not self.services.ensureDependencies("core"):
+                return
+            node, table, png = self.logic.quantifyScar(
+                p.inputVolume, p.inputLabels, self.scarMethod(), parseSegments(p.remoteSegments), p.remoteRegion,
+                p.scarGrayZone, p.scarMinSizeMl, p.scarEndocardialOnly, rvPointsNode=p.rvPoints,
+                scheme=p.labelScheme or None, outputSegmentationNode=p.scarOutput, tableNode=p.scarTable)
+            p.scarOutput, p.scarTable = node, table
+            self.services.showImage(self.ui.scarImageLabel, png)
+            self.ui.scarStatusLabel.setText(scarSummary(mrml.get_record(node), table.GetName()))
             self.services.showTable(table)
 
 

@@ -12,7 +12,8 @@ Public API (all node arguments are MRML nodes of ``scene``):
   replaced in place when regenerated), ``exportAHA`` (AHA-17 labelmap), ``availableSegments``;
 - ``CLAIMLogic``: ``synthesize`` / ``synthesizeCommand`` (scar painted by the diffusion model into a new volume
   ``<input>_synthetic``), ``segment`` / ``segmentCommand`` (nnU-Net: Cavity, Myocardium, Scar, MVO segments on the
-  input's grid), ``bullseye`` (per-segment table node and bull's-eye PNG). ``*Command`` methods return a
+  input's grid), ``bullseye`` (per-segment table node and bull's-eye PNG), ``quantifyScar`` (classic thresholds:
+  Scar, MVO and Gray zone segments, the per-segment table and bull's-eye, as ``claim scar``). ``*Command`` methods return a
   ``jobs.CommandJob`` that runs ``PythonSlicer -m CLAIMLib ...`` in a child process; the others run in-process.
 """
 from __future__ import annotations
@@ -403,9 +404,9 @@ class CLAIMLogic(CaseNodeLogic):
     TABLE_TITLES = {"segment": "Segment", "name": "Name", "level": "Level", "territory": "Territory",
                     "myocardium_ml": "Myocardium", "scar_ml": "Scar", "scar_percent": "Scar %",
                     "transmurality_mean": "Transmurality (mean)", "transmurality_max": "Transmurality (max)",
-                    "mvo_ml": "MVO"}
+                    "mvo_ml": "MVO", "gray_zone_ml": "Gray zone"}
     TABLE_UNITS = {"myocardium_ml": "mL", "scar_ml": "mL", "scar_percent": "%", "transmurality_mean": "fraction",
-                   "transmurality_max": "fraction", "mvo_ml": "mL"}
+                   "transmurality_max": "fraction", "mvo_ml": "mL", "gray_zone_ml": "mL"}
 
     def bullseye(self, volumeNode, labelNode, scarNode=None, pngPath=None, rvPointsNode=None,
                  scheme: str | None = None, tableNode=None):
@@ -431,3 +432,43 @@ class CLAIMLogic(CaseNodeLogic):
         mrml.set_record(node, {"totals": table["totals"], "png": str(png), "scar": name,
                                "orientation": context.aha.orientation.to_dict()})
         return node, str(png)
+
+    # ------------------------------------------------------------------------------------------------ scar
+    def quantifyScar(self, volumeNode, labelNode, method: str = "fwhm", remoteSegments=None, remoteNode=None,
+                     grayZone: bool = False, minSizeMl: float | None = None, endocardialOnly: bool = False,
+                     rvPointsNode=None, scheme: str | None = None, outputSegmentationNode=None, tableNode=None,
+                     pngPath=None):
+        """Classic scar quantification (``CLAIMLib.workflows.scar.quantify_scar``, as ``claim scar``): thresholds
+        relative to remote myocardium on the LGE volume, within the labels' whole myocardium.
+
+        ``method``: "fwhm", "otsu" or "nsd:N"; ``remoteSegments``: AHA numbers, or ``remoteNode`` (a segmentation,
+        labelmap or markups ROI), else the automatic remote. Returns (segmentation node with Scar, MVO and Gray
+        zone segments, per-segment table node, bull's-eye PNG path); the record is on both nodes."""
+        from CLAIMLib.quantify import COLUMNS
+        from CLAIMLib.workflows.scar import quantify_scar, write_scar_outputs
+
+        if outputSegmentationNode is not None and outputSegmentationNode is labelNode:
+            raise InputError(labelNode.GetName(), "is the input labels: choose another output segmentation")
+        if remoteNode is not None and remoteSegments:
+            raise InputError("remote", f"pick AHA segments or the region {remoteNode.GetName()}, not both")
+        context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme)
+        remote = mrml.mask_from_node(remoteNode, volumeNode) if remoteNode is not None else None
+        result = quantify_scar(context.case, method, remote_segments=list(remoteSegments or []) or None,
+                               remote_mask=remote, gray_zone="" if grayZone else None, min_size_ml=minSizeMl,
+                               endocardial_only=endocardialOnly, aha=context.aha, source=labelNode.GetName())
+        name = volumeNode.GetName()
+        png = Path(pngPath) if pngPath else temporary_folder("claim-scar-") / f"{name}_scar_bullseye.png"
+        write_scar_outputs(result, bullseye=png)
+        empty = np.zeros(result.labels.shape, bool)
+        masks = {"scar": result.scar & ~result.mvo, "mvo": result.mvo,
+                 "gray_zone": result.gray_zone if result.gray_zone is not None else empty}
+        node = mrml.structure_segmentation(self.scene, volumeNode, masks, f"{name}_scar", node=outputSegmentationNode)
+        record = {"volume": name, "labels": labelNode.GetName(),
+                  "remote_node": remoteNode.GetName() if remoteNode is not None else None, **result.record}
+        mrml.set_record(node, record)
+        table = mrml.table_node_from_rows(self.scene, result.table["segments"], COLUMNS, f"{name}_scar_per_segment",
+                                          node=tableNode, titles=self.TABLE_TITLES, units=self.TABLE_UNITS)
+        mrml.set_record(table, {"totals": result.record["totals"], "png": str(png), "scar": node.GetName(),
+                                "method": result.record["method"], "remote": result.record["remote"],
+                                "orientation": result.record["orientation"]})
+        return node, table, str(png)

@@ -41,6 +41,8 @@ STRUCTURE_SEGMENTS = {
     "scar": ("Scar", (1.0, 0.78, 0.15), terminology(_ALTERED, "SCT^55641003^Infarct", _MYOCARDIUM)),
     "mvo": ("MVO", (0.27, 0.05, 0.32), terminology(_ALTERED, "99CLAIM^MVO^Microvascular obstruction", _MYOCARDIUM)),
     "rv": ("RV", (0.6, 0.3, 0.7), terminology(_STRUCTURE, "SCT^53085002^Right ventricle", _HEART)),
+    "gray_zone": ("Gray zone", (0.62, 0.62, 0.75),
+                  terminology(_ALTERED, "99CLAIM^GZ^Peri-infarct gray zone", _MYOCARDIUM)),
 }
 # (key, name, colour) of the case segmentations CLAIM writes (EMIDEC classes)
 SEGMENTS = tuple((key, name, STRUCTURE_SEGMENTS[key][1])
@@ -262,6 +264,26 @@ def scar_from_node(node, reference_volume_node, scheme: LabelScheme | None = Non
         return scar | mvo, mvo
     return scar_from_labels(labelmap_on_grid(node, reference_volume_node),
                             geometry_from_volume_node(reference_volume_node), scheme, node.GetName())
+
+
+def mask_from_node(node, reference_volume_node) -> np.ndarray:
+    """A region on the reference volume's grid: a segmentation (all its segments), a labelmap (non-zero voxels)
+    or a markups ROI (the voxels whose centres lie in its box)."""
+    geometry = geometry_from_volume_node(reference_volume_node)
+    if node.IsA("vtkMRMLSegmentationNode"):
+        out = np.zeros(geometry.shape, bool)
+        for mask in segment_masks(node, reference_volume_node).values():
+            out |= mask
+        return out
+    if node.IsA("vtkMRMLMarkupsROINode"):
+        world_to_box = vtk.vtkMatrix4x4()
+        vtk.vtkMatrix4x4.Invert(node.GetObjectToWorldMatrix(), world_to_box)
+        kji = np.indices(geometry.shape).reshape(3, -1).T
+        ras = geometry.index_to_physical(kji) * [-1, -1, 1]
+        local = ras @ _matrix_to_array(world_to_box)[:3, :3].T + _matrix_to_array(world_to_box)[:3, 3]
+        half = np.asarray(node.GetSize(), float) / 2.0
+        return np.all(np.abs(local) <= half, axis=1).reshape(geometry.shape)
+    return labelmap_on_grid(node, reference_volume_node) > 0
 
 
 def labelmap_on_grid(label_node, volume_node) -> np.ndarray:

@@ -72,7 +72,10 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
 
     p = sub.add_parser("segment", help="segment scar (and cavity, myocardium, MVO) with a trained nnU-Net",
                        description="Load the model once and segment one image or a folder of images; each result "
-                                   "is written as soon as it is done, on its input's exact grid.")
+                                   "is written as soon as it is done, on its input's exact grid. With --scar-method "
+                                   "(hybrid) the model gives cavity and myocardium and the scar and MVO come from a "
+                                   "threshold relative to remote myocardium (as claim scar); the result is then "
+                                   "written with EMIDEC's values (1 cavity, 2 myocardium, 3 scar, 4 MVO).")
     p.add_argument("--image", type=Path, required=True, help="an LGE image, or a folder of them")
     p.add_argument("--labels", type=Path, help="ground truth for one image: prints the Dice")
     p.add_argument("--model", type=Path, required=True, help="trained model folder (TRAINER__PLANS__CONFIG)")
@@ -81,12 +84,17 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--no-postprocess", action="store_true", help="keep scar outside the myocardium and tiny bits")
     p.add_argument("--scheme", help="label scheme of --labels (default: detected)")
+    from .scar import add_threshold_arguments
+
+    add_threshold_arguments(p, "--scar-method", default=None, gray_zone=False)  # hybrid: the model's myocardium, thresholded scar
     p.set_defaults(func=segment)
 
     p = sub.add_parser("evaluate", help="Dice, precision, sensitivity, specificity, HD95 and volume error",
                        description="Compare predicted label maps (named like the cases) with the ground truth, per "
                                    "case and class (scar = infarct + MVO), with an optional per-segment bull's-eye.")
-    p.add_argument("--pred", required=True, help="folder of predicted label maps (<case id>.nii.gz)")
+    p.add_argument("--pred", required=True, action="append", metavar="[NAME=]FOLDER",
+                   help="folder of predicted label maps (<case id>.nii.gz), e.g. claim segment or claim scar "
+                        "outputs; repeat to compare several (nnunet=A --pred fwhm=B ...) in one table")
     p.add_argument("--gt", required=True, help="folder of ground-truth cases (any layout)")
     p.add_argument("--csv", type=Path, help="per-case metrics as CSV")
     p.add_argument("--bullseye", type=Path, help="ground truth / prediction / difference bull's-eye (.png/.svg)")

@@ -151,6 +151,13 @@ def cmd_segment(args) -> int:
     from ..segmentation.nnunet import Predictor
     from ..workflows.segmentation import segment_files
 
+    scar = None
+    if args.scar_method:
+        from .scar import threshold_options
+
+        scar = threshold_options(args)
+    elif args.remote_segments or args.min_size_ml is not None or args.endocardial_only:
+        raise InputError("--scar-method", "the threshold options need --scar-method (fwhm, nsd:N or otsu)")
     targets = _segment_targets(args)
     first = read_volume(targets[0][0])  # the first input is checked before the model loads
     truth = None
@@ -168,49 +175,51 @@ def cmd_segment(args) -> int:
             line += f"; Dice scar {m['scar']['dice']:.3f}, myocardium {m['myocardium']['dice']:.3f}"
         print(line, flush=True)
 
-    segment_files(predictor, targets, first=first, on_result=report)
+    segment_files(predictor, targets, first=first, on_result=report, scar=scar)
     return 0
 
 
-def _evaluation_pairs(args) -> list:
+def _prediction_sets(specs) -> dict:
+    """{name: folder} from --pred values ``[NAME=]FOLDER`` (the name defaults to the folder's)."""
+    sets = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or Path(spec).is_dir():
+            name, folder = Path(spec).name or spec, spec
+        if name in sets:
+            raise InputError("--pred", f"two prediction sets are named '{name}'; write NAME=FOLDER")
+        sets[name] = Path(folder)
+    return sets
+
+
+def _evaluation_pairs(pred_dir, gt_dir, scheme, truths=None) -> list:
     """(truth case, predicted case) pairs of ``claim evaluate``, matched by case id."""
     from ..io import discover_cases, load_case, read_labels, stem, volume_suffix
     from ..labels import case_from_arrays
 
-    pred_dir, gt_dir = Path(args.pred), Path(args.gt)
     for d in (pred_dir, gt_dir):
         if not d.is_dir():
             raise InputError(d, "no such folder")
-    truths = {f.case_id: f for f in discover_cases(gt_dir) if f.labels is not None}
+    files = {f.case_id: f for f in discover_cases(gt_dir) if f.labels is not None}
     preds = {stem(p): p for p in sorted(pred_dir.iterdir()) if p.is_file() and volume_suffix(p)}
-    common = sorted(set(truths) & set(preds))
+    common = sorted(set(files) & set(preds))
     if not common:
         raise InputError(pred_dir, f"no prediction matches a case of {gt_dir} by name")
+    truths = {} if truths is None else truths  # the truth cases, read once for every prediction set
     pairs = []
     for cid in common:
-        truth = load_case(truths[cid], scheme_of(args))
-        array, geometry, scheme = read_labels(preds[cid])
+        truth = truths.get(cid) or truths.setdefault(cid, load_case(files[cid], scheme))
+        array, geometry, file_scheme = read_labels(preds[cid])
         same_grid(geometry, truth, preds[cid])
-        pairs.append((truth, case_from_arrays(cid, None, array, geometry, scheme or truth.scheme,
+        pairs.append((truth, case_from_arrays(cid, None, array, geometry, file_scheme or truth.scheme,
                                               labels_source=preds[cid], allow_empty=True)))
     return pairs
 
 
-def cmd_evaluate(args) -> int:
-    import csv
-    import io
-
-    from ..io import write_text
+def _summary_lines(agg) -> list:
     from ..segmentation.metrics import CLASSES
-    from ..workflows.segmentation import evaluate_pairs
-    from ..workflows.tables import comparison_bullseye, comparison_tables
 
-    if args.bullseye:
-        check_suffix(args.bullseye, (".png", ".svg"), "--bullseye")
-    pairs = _evaluation_pairs(args)
-    result = evaluate_pairs(pairs)
-    agg, rows = result["all"], result["rows"]
-    lines = [f"{len(pairs)} cases"]
+    lines = []
     for c in CLASSES:
         if c in agg:
             a = agg[c]
@@ -218,6 +227,29 @@ def cmd_evaluate(args) -> int:
                          f"{a['precision']['mean']:.3f}  sensitivity {a['sensitivity']['mean']:.3f}  specificity "
                          f"{a['specificity']['mean']:.4f}  HD95 {a['hd95_mm']['mean']:.1f} mm (n={a['hd95_mm']['n']})  "
                          f"|dV| {a['volume_error_ml']['mean']:.2f} mL")
+    return lines
+
+
+def cmd_evaluate(args) -> int:
+    import csv
+    import io
+
+    from ..io import write_text
+    from ..workflows.segmentation import evaluate_pairs
+    from ..workflows.tables import comparison_bullseye, comparison_tables
+
+    if args.bullseye:
+        check_suffix(args.bullseye, (".png", ".svg"), "--bullseye")
+    sets = _prediction_sets(args.pred)
+    gt, truths = Path(args.gt), {}
+    paired = {name: _evaluation_pairs(folder, gt, scheme_of(args), truths) for name, folder in sets.items()}
+    several = len(paired) > 1
+    lines, rows = [], []
+    for name, pairs in paired.items():
+        result = evaluate_pairs(pairs)
+        lines.append(f"{name + ': ' if several else ''}{len(pairs)} cases")
+        lines += _summary_lines(result["all"])
+        rows += [{"prediction": name, **r} for r in result["rows"]] if several else result["rows"]
     print("\n".join(lines))
     if args.csv:
         buf = io.StringIO()
@@ -226,8 +258,15 @@ def cmd_evaluate(args) -> int:
         w.writerows(rows)
         write_text(args.csv, buf.getvalue())
     if args.bullseye:
-        truth_tables, pred_tables = comparison_tables(pairs)
-        comparison_bullseye(truth_tables, pred_tables, args.bullseye)
+        if several:  # over the cases every set has
+            common = set.intersection(*({t.case_id for t, _ in pairs} for pairs in paired.values()))
+            tables = {name: comparison_tables([(t, p) for t, p in pairs if t.case_id in common])
+                      for name, pairs in paired.items()}
+            first = next(iter(tables.values()))[0]
+            comparison_bullseye(first, {name: t[1] for name, t in tables.items()}, args.bullseye)
+        else:
+            truth_tables, pred_tables = comparison_tables(next(iter(paired.values())))
+            comparison_bullseye(truth_tables, pred_tables, args.bullseye)
     return 0
 
 

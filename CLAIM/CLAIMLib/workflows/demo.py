@@ -67,6 +67,7 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
     summary["realism"] = {cid: {k: (None if v is None else round(v, 3)) for k, v in row.items()}
                           for cid, row in stats.items()}
     computed = timer.run("aha_and_bullseye", _aha_section, phantom_cases + emidec_cases, out, summary, truths)
+    timer.run("scar", _scar_section, phantom_cases + emidec_cases, out, summary)
     normal = next((c for c in phantom_cases if c.volume_ml("scar") == 0), phantom_cases[0])
     timer.run("smile", _smile_section, normal, out, summary, seed)
     generator = timer.run("diffusion", _diffusion_section, phantom_cases, out, summary, seed, diffusion_model,
@@ -165,6 +166,29 @@ def _aha_section(cases: list, out: Path, summary: dict, truths: dict) -> dict:
     return computed
 
 
+def _scar_section(cases: list, out: Path, summary: dict) -> None:
+    """5. Classic scar quantification (no model): FWHM and 3-SD on every infarcted case with an image, each against
+    its truth from the whole myocardium alone; an HTML report per case and method under ``scar/``."""
+    from .scar import quantify_scar, write_scar_outputs
+
+    rows = []
+    for case in track([c for c in cases if c.image is not None and c.volume_ml("scar") > 0], stage="scar"):
+        truth = case.mask("scar")
+        for method in ("fwhm", "nsd:3"):
+            result = quantify_scar(case, method, gray_zone="")
+            found = result.scar
+            report = out / "scar" / f"{case.case_id}_{method.replace(':', '')}.html"
+            write_scar_outputs(result, report=report)
+            rows.append({"case_id": case.case_id, "method": method,
+                         "dice": 2.0 * np.count_nonzero(found & truth) / (np.count_nonzero(found) + np.count_nonzero(truth)),
+                         "volume_ratio": np.count_nonzero(found) / np.count_nonzero(truth),
+                         "scar_ml": result.record["totals"]["scar_ml"], "truth_ml": case.volume_ml("scar"),
+                         "mvo_ml": result.record["totals"]["mvo_ml"], "truth_mvo_ml": case.volume_ml("mvo"),
+                         "remote": result.record["remote"]["description"], "seconds": result.record["seconds"],
+                         "report": str(report.relative_to(out))})
+    summary["scar"] = rows
+
+
 SMILE_SETTINGS = (
     ("random adjacent segments", SmileSpec()),
     ("LAD territory, transmural, MVO", SmileSpec(territory="LAD", transmurality="transmural", volume_ml=20.0,
@@ -178,7 +202,7 @@ SMILE_SETTINGS = (
 
 
 def _smile_section(case, out: Path, summary: dict, seed: int) -> None:
-    """5. SMILE masks for several settings on one normal case: a montage and bull's-eyes of where they fall."""
+    """6. SMILE masks for several settings on one normal case: a montage and bull's-eyes of where they fall."""
     from ..bullseye import plot
     from ..figures import montage
     from ..smile import case_subject

@@ -67,17 +67,26 @@ class Segmented:
     seconds: float
 
 
-def segment_image(predictor, image, geometry, case_id: str = "prediction") -> Segmented:
+def segment_image(predictor, image, geometry, case_id: str = "prediction", scar: dict | None = None) -> Segmented:
+    """One image segmented by the model. ``scar``: ``workflows.scar.quantify_scar`` options for the hybrid: the
+    model's cavity and myocardium, scar and MVO from the threshold (labels then in EMIDEC's values). A prediction
+    without myocardium stays as it is."""
     t = time.perf_counter()
     labels = predictor.predict(image, geometry)
-    return Segmented(labels, geometry, prediction_case(case_id, labels, geometry, predictor),
-                     time.perf_counter() - t)
+    case = prediction_case(case_id, labels, geometry, predictor)
+    if scar is not None and case.myocardium.any():
+        from .scar import quantify_scar
+
+        hybrid = quantify_scar(case.with_image(image), sensitivity=False, source=case_id, **scar)
+        labels, case = hybrid.labels, hybrid.case()
+    return Segmented(labels, geometry, case, time.perf_counter() - t)
 
 
-def segment_files(predictor, targets, first=None, on_result=None) -> list:
+def segment_files(predictor, targets, first=None, on_result=None, scar: dict | None = None) -> list:
     """Segment image files with one loaded model: ``targets`` are (image path, output path) pairs; each result is
     written as soon as it is done, on its input's exact grid. ``first``: the first image already read
-    (array, geometry). ``on_result(path, out, Segmented)`` hears each one. Returns the Segmented results' paths."""
+    (array, geometry). ``on_result(path, out, Segmented)`` hears each one; ``scar``: the hybrid's threshold options
+    (``segment_image``). Returns the Segmented results' paths."""
     from ..io import read_volume, write_volume
     from ..progress import emit
 
@@ -85,7 +94,7 @@ def segment_files(predictor, targets, first=None, on_result=None) -> list:
     for i, (path, out) in enumerate(targets):
         emit(i / len(targets), f"segmenting {Path(path).name}")
         image, geometry = first if (i == 0 and first is not None) else read_volume(path)
-        result = segment_image(predictor, image, geometry, Path(path).name)
+        result = segment_image(predictor, image, geometry, Path(path).name, scar)
         write_volume(out, result.labels, geometry, np.uint8)
         done.append(out)
         if on_result is not None:
