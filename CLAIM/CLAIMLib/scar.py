@@ -229,7 +229,7 @@ def level(method: Method, remote: Remote, image=None, myocardium=None, peak=None
     if len(values) < 2:
         return float(values[-1]) + 1.0
     lower = threshold_otsu(hist=(counts, values))  # exact: over the distinct values, not 256 bins
-    return float(values[np.searchsorted(values, lower, side="right")])  # the lowest enhanced value
+    return float(values[min(np.searchsorted(values, lower, side="right"), len(values) - 1)])  # lowest enhanced
 
 
 # ------------------------------------------------------------------------------------------------ clean-up, MVO

@@ -174,6 +174,8 @@ def cmd_segment(args) -> int:
             m = case_metrics(result.case, truth)
             line += f"; Dice scar {m['scar']['dice']:.3f}, myocardium {m['myocardium']['dice']:.3f}"
         print(line, flush=True)
+        if result.warning:
+            print(f"claim: warning: {result.warning}", file=sys.stderr)
 
     segment_files(predictor, targets, first=first, on_result=report, scar=scar)
     return 0

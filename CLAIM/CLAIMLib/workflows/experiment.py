@@ -254,8 +254,8 @@ def _evaluate(preds: dict, truths: dict, scheme):
     from .segmentation import evaluate_pairs
     from .tables import comparison_tables
 
-    pairs = [(truth, case_from_arrays(cid, None, preds[cid], truth.geometry, scheme))
-             for cid, truth in truths.items()]
+    pairs = [(truth, case_from_arrays(cid, None, preds[cid], truth.geometry, scheme, allow_empty=True))
+             for cid, truth in truths.items()]  # a prediction without myocardium is a (bad) answer, not an error
     ev = evaluate_pairs(pairs)
     sick = [(t, p) for t, p in pairs if t.mask("scar").any()]
     truth_tables, pred_tables = comparison_tables(sick)

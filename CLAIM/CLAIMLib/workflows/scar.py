@@ -82,7 +82,8 @@ def quantify_scar(case, method="fwhm", remote_segments=None, remote_mask=None, g
     if remote_mask is not None and np.asarray(remote_mask).shape != myo.shape:
         raise InputError("remote mask", f"shape {np.asarray(remote_mask).shape} is not the image's {myo.shape}")
     remote = core.remote_region(image, myo, aha.labels, geometry, segments=remote_segments, mask=remote_mask,
-                                source="--remote-segments" if remote_segments else "remote mask")
+                                source=("remote mask" if remote_mask is not None else
+                                        "--remote-segments" if remote_segments else source))
     masks = core.threshold_scar(image, myo, cavity, remote, method, geometry, gray_zone, min_size_ml,
                                 endocardial_only, seed_point)
     labels = EMIDEC.encode({"cavity": cavity, "myocardium": myo, "scar": masks.scar, "mvo": masks.mvo},

@@ -65,21 +65,26 @@ class Segmented:
     geometry: object
     case: object
     seconds: float
+    warning: str | None = None  # the hybrid's threshold could not run (the model's scar is kept)
 
 
 def segment_image(predictor, image, geometry, case_id: str = "prediction", scar: dict | None = None) -> Segmented:
     """One image segmented by the model. ``scar``: ``workflows.scar.quantify_scar`` options for the hybrid: the
     model's cavity and myocardium, scar and MVO from the threshold (labels then in EMIDEC's values). A prediction
-    without myocardium stays as it is."""
+    without myocardium, or one too small to threshold, keeps the model's scar (with a ``warning``)."""
     t = time.perf_counter()
     labels = predictor.predict(image, geometry)
     case = prediction_case(case_id, labels, geometry, predictor)
+    warning = None
     if scar is not None and case.myocardium.any():
         from .scar import quantify_scar
 
-        hybrid = quantify_scar(case.with_image(image), sensitivity=False, source=case_id, **scar)
-        labels, case = hybrid.labels, hybrid.case()
-    return Segmented(labels, geometry, case, time.perf_counter() - t)
+        try:
+            hybrid = quantify_scar(case.with_image(image), sensitivity=False, source=case_id, **scar)
+            labels, case = hybrid.labels, hybrid.case()
+        except InputError as e:  # e.g. too little predicted myocardium for a remote region
+            warning = f"{e.source}: {e.problem}; the model's own scar is kept"
+    return Segmented(labels, geometry, case, time.perf_counter() - t, warning)
 
 
 def segment_files(predictor, targets, first=None, on_result=None, scar: dict | None = None) -> list:
