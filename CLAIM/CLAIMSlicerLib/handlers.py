@@ -42,6 +42,17 @@ def parseSegments(text: str) -> list[int]:
     return sorted({int(v) for v in (text or "").replace(" ", "").split(",") if v})
 
 
+def showSelection(handlers, picker, segments) -> None:
+    """Show ``segments`` on a bull's-eye picker without echoing the change back to the parameters (the handlers'
+    picker callback skips it while ``handlers._updatingPicker`` is set)."""
+    if segments != picker.selectedSegments():
+        handlers._updatingPicker = True
+        try:
+            picker.setSelectedSegments(segments)
+        finally:
+            handlers._updatingPicker = False
+
+
 @contextmanager
 def showingErrors(services, message: str):
     """The body of a handler under the wait cursor. An exception ends it and shows ``message`` with its one-line
@@ -108,12 +119,8 @@ class CLAIMPanelHandlers:
     def _updateRemote(self) -> None:
         """The remote picker and its label from the parameters."""
         segments = parseSegments(self.parameters.remoteSegments)
-        if self.remotePicker is not None and segments != self.remotePicker.selectedSegments():
-            self._updatingPicker = True
-            try:
-                self.remotePicker.setSelectedSegments(segments)
-            finally:
-                self._updatingPicker = False
+        if self.remotePicker is not None:
+            showSelection(self, self.remotePicker, segments)
         self.ui.remoteSegmentsLabel.setText(f"Remote: segments {', '.join(map(str, segments))}" if segments else
                                             "Automatic remote")
 
@@ -259,12 +266,7 @@ class SMILEPanelHandlers:
         if p is None:
             return
         segments = parseSegments(p.segments)
-        if segments != self.picker.selectedSegments():
-            self._updatingPicker = True
-            try:
-                self.picker.setSelectedSegments(segments)
-            finally:
-                self._updatingPicker = False
+        showSelection(self, self.picker, segments)
         self.ui.selectedSegmentsLabel.setText(
             f"Segments {', '.join(map(str, segments))}" if segments else "No segment selected (click the bull's-eye)")
         ready = bool(p.inputVolume and p.inputLabels and segments)

@@ -137,14 +137,15 @@ def same_grid(geometry, case, path):
         raise InputError(path, f"not on the labels' grid: {'; '.join(diffs)}")
 
 
-def parse_segments(text):
+def parse_segments(text, option: str = "--segments"):
+    """AHA segment numbers from text such as 4,10,15 (an InputError naming ``option`` otherwise)."""
     try:
         segs = [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
-        raise InputError("--segments", f"'{text}': expected AHA segment numbers such as 4,10,15") from None
+        raise InputError(option, f"'{text}': expected AHA segment numbers such as 4,10,15") from None
     bad = [v for v in segs if not 1 <= v <= 17]
     if not segs or bad:
-        raise InputError("--segments", f"'{text}': AHA segments are 1-17")
+        raise InputError(option, f"'{text}': AHA segments are 1-17")
     return segs
 
 

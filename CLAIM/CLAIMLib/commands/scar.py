@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .common import add_case_arguments, case_files, check_folder_target, check_suffix, same_grid, scheme_of
+from .common import (add_case_arguments, case_files, check_folder_target, check_suffix, parse_segments, same_grid,
+                     scheme_of)
 
 
 def add_threshold_arguments(p, method_flag: str = "--method", default: str | None = "fwhm",
@@ -56,43 +57,23 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_scar)
 
 
-def parse_remote_segments(text):
-    if not text:
-        return None
-    try:
-        segments = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
-    except ValueError:
-        raise InputError("--remote-segments", f"'{text}': expected AHA segment numbers such as 3,4") from None
-    if not segments or any(not 1 <= s <= 17 for s in segments):
-        raise InputError("--remote-segments", f"'{text}': AHA segments are 1-17")
-    return segments
-
-
 def threshold_options(args) -> dict:
     """The threshold options of a command, parsed and checked (``workflows.scar.quantify_scar`` keywords)."""
     from ..scar import parse_gray_zone, parse_method
 
     flag = "--scar-method" if getattr(args, "scar_method", None) else "--method"
     method = parse_method(getattr(args, "scar_method", None) or args.method, flag)
-    if args.min_size_ml is not None and args.min_size_ml < 0:
-        raise InputError("--min-size-ml", f"must not be negative (got {args.min_size_ml:g})")
-    return {"method": method, "remote_segments": parse_remote_segments(args.remote_segments),
+    remote = parse_segments(args.remote_segments, "--remote-segments") if args.remote_segments else None
+    return {"method": method, "remote_segments": remote,
             "gray_zone": parse_gray_zone(getattr(args, "gray_zone", None), method), "min_size_ml": args.min_size_ml,
             "endocardial_only": args.endocardial_only}
 
 
-def _point(text, ras, option):
-    try:
-        p = np.array([float(v) for v in text.split(",")])
-    except ValueError:
-        p = np.zeros(0)
-    if p.shape != (3,) or not np.all(np.isfinite(p)):
-        raise InputError(option, f"'{text}': expected X,Y,Z in mm")
-    return p * [-1, -1, 1] if ras else p
-
-
 def _seed_index(text, ras, geometry):
-    kji = np.round(geometry.physical_to_index(_point(text, ras, "--seed-point")[None])[0]).astype(int)
+    from ..workflows.aha import parse_points
+
+    point = parse_points([text], ras=ras, source="--seed-point")[0][1]
+    kji = np.round(geometry.physical_to_index(point[None])[0]).astype(int)
     if np.any(kji < 0) or np.any(kji >= np.asarray(geometry.shape)):
         raise InputError("--seed-point", f"'{text}' lies outside the image")
     return tuple(kji)
