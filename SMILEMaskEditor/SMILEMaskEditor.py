@@ -23,7 +23,7 @@ from CLAIMSlicerLib.handlers import SMILEPanelHandlers, parseSegments
 from CLAIMSlicerLib.logic import SMILEMaskEditorLogic
 from CLAIMSlicerLib.panel import ParameterNodePanel
 
-PATTERNS = ["subendocardial", "transmural", "midwall", "epicardial"]
+PATTERNS = ["wavefront", "subendocardial", "transmural", "midwall", "epicardial"]
 
 
 class SMILEMaskEditor(ScriptedLoadableModule):
@@ -53,11 +53,12 @@ class SMILEMaskEditorParameterNode:
     segments: str = ""  # the picker's selection, e.g. "4,10" (the picker is bound by hand, not by the .ui)
     randomCount: Annotated[int, WithinRange(1, 6)] = 3
     volumeMl: Annotated[float, WithinRange(0.5, 150.0)] = 10.0
-    pattern: Annotated[str, Choice(PATTERNS)] = "subendocardial"
+    pattern: Annotated[str, Choice(PATTERNS)] = "wavefront"
     extent: Annotated[float, WithinRange(0.1, 1.0)] = 0.5
     mvo: bool = False
     seed: Annotated[int, WithinRange(0, 999999)] = 0
     mode: Annotated[str, Choice(["direct", "template"])] = "direct"
+    priorsPath: str = ""  # claim smile-priors JSON: size, depth, lesions (and segments when none picked)
     outputSegmentation: Optional[vtkMRMLSegmentationNode]
     outputAHA: Optional[vtkMRMLLabelMapVolumeNode]
 

@@ -249,9 +249,11 @@ class FakeSMILELogic(FakeLogic):
 
     def generateMask(self, volumeNode, labelNode, segments=None, volumeMl=None, transmurality=None, mvo=False,
                      seed=0, mode="direct", outputSegmentationNode=None, rvPointsNode=None, scheme=None,
-                     territory=None):
+                     territory=None, priors=None):
         self._call("generateMask", volumeNode, labelNode, segments, volumeMl, transmurality, mvo, seed, mode,
-                   outputSegmentationNode=outputSegmentationNode, rvPointsNode=rvPointsNode, scheme=scheme)
+                   outputSegmentationNode=outputSegmentationNode, rvPointsNode=rvPointsNode, scheme=scheme,
+                   priors=priors)
+        volumeMl = 5.0 if volumeMl is None else volumeMl
         node = outputSegmentationNode or self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "scar_mask")
         pattern, _, extent = transmurality.partition(":")
         self.lastRecord = {

@@ -231,7 +231,8 @@ def test_aha_command(phantom_cohort, run_claim, tmp_path):
     code, out, err = run_claim("aha", "--image", img, "--labels", lab, "--out", tmp_path / "aha.nii.gz",
                                "--json", tmp_path / "aha.json")
     assert code == 0, err
-    assert "orientation   image" in out and c.truth["slice_order"] in out
+    assert "orientation   image" in out or "orientation   header" in out
+    assert c.truth["slice_order"] in out and "decided by the labels and header" in out
     from CLAIMLib.io import read_volume
 
     aha, g = read_volume(tmp_path / "aha.nii.gz")
@@ -242,7 +243,9 @@ def test_aha_command(phantom_cohort, run_claim, tmp_path):
     direct = aha_segments(c.labels >= 2, c.labels == 1, c.geometry, image=c.image.astype(np.float32))
     assert np.array_equal(aha, direct.labels)
     record = json.loads((tmp_path / "aha.json").read_text())
-    assert record["orientation"]["source"] == "image" and record["slice_order"]["order"] == c.truth["slice_order"]
+    assert record["orientation"]["source"] in ("image", "image+header", "header")  # the oblique header's prior
+    assert record["slice_order"]["order"] == c.truth["slice_order"]
+    assert record["slice_order"]["decided_by"] == "labels and header"
     # insertion points in RAS, as Slicer shows them
     ras = [np.asarray(c.truth["rv_insertion_points"][w]) * [-1, -1, 1] for w in ("anterior", "inferior")]
     code, out, err = run_claim("aha", "--labels", lab, "--ras", "--out", tmp_path / "aha2.nii.gz",
@@ -250,9 +253,9 @@ def test_aha_command(phantom_cohort, run_claim, tmp_path):
     assert code == 0 and "rv-points" in out, err
     aha2, _ = read_volume(tmp_path / "aha2.nii.gz")
     assert np.mean(aha2[c.labels >= 2] == c.aha[c.labels >= 2]) > 0.95
-    # labels alone: the default, with a warning on stderr
+    # labels alone: the oblique header's anatomical prior, with a warning on stderr
     code, out, err = run_claim("aha", "--labels", lab, "--out", tmp_path / "aha3.nii.gz")
-    assert code == 0 and "default" in out and err.startswith("claim: warning:")
+    assert code == 0 and "orientation   header" in out and err.startswith("claim: warning:")
 
 
 def test_bullseye_command(emidec, run_claim, tmp_path):
@@ -327,7 +330,7 @@ def test_smile_and_mask_stats_commands(phantom_cohort, run_claim, tmp_path):
         assert record["seed"] == 7 and set(record["segments"]) <= set(TERRITORIES["LAD"])
         if not any(v["capacity_limited"] for v in record["per_segment"].values()):
             assert record["achieved_total_ml"] == pytest.approx(5.0, rel=0.15)
-        assert "per_segment" in record and record["orientation"]["source"] == "image"
+        assert "per_segment" in record and record["orientation"]["source"] in ("image", "image+header", "header")
     # same seed, same masks
     run_claim("smile", "--image", img, "--labels", lab, "--out", tmp_path / "again.nii.gz", "--territory", "LAD",
               "--transmurality", "subendocardial:0.6", "--mvo", "--seed", 7, "--volume-ml", "5")
@@ -343,13 +346,26 @@ def test_smile_and_mask_stats_commands(phantom_cohort, run_claim, tmp_path):
     record = json.loads((tmp_path / "p.json").read_text())
     assert record["segments"] == [4, 10] and record["replaced_existing_scar_ml"] > 0
     assert {k: round(v["target_ml"], 2) for k, v in record["per_segment"].items()} == {"4": 2.0, "10": 1.5}
-    # realism metrics against the phantom cohort's scars
+    # realism distances against the phantom cohort's scars, beside a ball baseline
     code, out, err = run_claim("mask-stats", "--masks", tmp_path / "m", "--reference", out_dir,
                                "--out", tmp_path / "stats.json")
     assert code == 0, err
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats["cases"] == 3 and stats["reference_cases"] == len(cases)
-    assert "involvement frequency" in out and stats["volume_ml_wasserstein"] >= 0
+    assert stats["masks"]["cases"] == 3 and stats["masks"]["reference_cases"] == len(cases)
+    assert stats["ball"]["cases"] == 3 and "closer than the ball on" in out
+    for key in ("segment_l1", "volume_ml", "volume_fraction", "mean_depth", "components"):
+        assert stats["masks"][key] >= 0 and stats["ball"][key] >= 0
+    # priors learned from the cohort's scars, then default (wavefront) masks drawn from them
+    code, out, err = run_claim("smile-priors", "--reference", out_dir, "--out", tmp_path / "priors.json")
+    assert code == 0, err
+    priors = json.loads((tmp_path / "priors.json").read_text())
+    scarred = [c for c in cases if c.truth["pathological"]]
+    assert len(priors["cases"]) == len(scarred) and priors["normal_cases"] == len(cases) - len(scarred)
+    code, out, err = run_claim("smile", "--image", img, "--labels", lab, "--out", tmp_path / "w.nii.gz",
+                               "--priors", tmp_path / "priors.json", "--seed", 3)
+    assert code == 0, err
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["pattern"] == "wavefront" and record["volume_source"] == "learned priors"
 
 
 def test_smile_bad_input(phantom_cohort, run_claim, tmp_path):
@@ -360,9 +376,30 @@ def test_smile_bad_input(phantom_cohort, run_claim, tmp_path):
             (("--volume-ml", "-3"), "--volume-ml"), (("--volume-ml", "4:x"), "--volume-ml"),
             (("--transmurality", "diffuse"), "--transmurality"),
             (("--transmurality", "subendocardial:2"), "--transmurality"),
-            (("--segments", "4", "--territory", "LAD"), "--segments"), (("--count", "0"), "--count")):
+            (("--segments", "4", "--territory", "LAD"), "--segments"), (("--count", "0"), "--count"),
+            (("--volume-fraction", "1.5"), "--volume-fraction"), (("--lesions", "0"), "--lesions"),
+            (("--lesions", "2", "--transmurality", "midwall"), "--lesions"),
+            (("--volume-fraction", "0.2", "--volume-ml", "3"), "--volume-fraction"),
+            (("--transmurality", "wavefront:0.5"), "--transmurality"),
+            (("--priors", tmp_path / "no.json"), str(tmp_path / "no.json"))):
         code, out, err = run_claim("smile", "--labels", lab, "--out", tmp_path / "x.nii.gz", *argv)
         assert code == 2 and err.count("\n") == 1 and err.startswith(f"claim: error: {culprit}: "), (argv, err)
     code, _, err = run_claim("mask-stats", "--masks", tmp_path / "none", "--reference", out_dir)
     assert code == 2 and err.startswith(f"claim: error: {tmp_path / 'none'}: ")
-    assert not list(tmp_path.iterdir())
+    bad = tmp_path / "bad_priors.json"
+    bad.write_text('{"version": 1, "cases": []}')
+    code, _, err = run_claim("smile", "--labels", lab, "--out", tmp_path / "x.nii.gz", "--priors", bad)
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"claim: error: {bad}: malformed SMILE priors")
+    normal_only = tmp_path / "normals"
+    normal_only.mkdir()
+    code, _, err = run_claim("smile-priors", "--reference", normal_only, "--out", tmp_path / "p.json")
+    assert code == 2 and err.startswith(f"claim: error: {normal_only}: ")
+    code, _, err = run_claim("smile-priors", "--reference", out_dir, "--out", tmp_path / "p.txt")
+    assert code == 2 and "--out must end with .json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad_priors.json", "normals"]
+    # the same priors option, checked first, in the commands that draw masks for a cohort
+    for argv in (("synthesize-dataset", "--cases", out_dir, "--out", tmp_path / "syn", "--model", tmp_path / "m.pt"),
+                 ("experiment", "--quick", "--out", tmp_path / "exp")):
+        code, _, err = run_claim(*argv, "--priors", bad)
+        assert code == 2 and err.startswith(f"claim: error: {bad}: malformed SMILE priors"), (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad_priors.json", "normals"]

@@ -318,7 +318,7 @@ class SmilePanel:
         self.p = types.SimpleNamespace(
             inputVolume=None, inputLabels=None, labelScheme="", rvPoints=None, segments="", randomCount=3,
             volumeMl=10.0, pattern="subendocardial", extent=0.5, mvo=False, seed=0, mode="direct",
-            outputSegmentation=None, outputAHA=None)
+            outputSegmentation=None, outputAHA=None, priorsPath="")
         self.handlers = SMILEPanelHandlers(self.logic, self.ui, lambda: self.p, self.picker, self.fake.services())
         self.picker.addSelectionCallback(self.handlers.onPickerChanged)
 
@@ -363,7 +363,7 @@ def test_smile_generate_runs_and_lands(smile, scene):
     smile.handlers.onGenerate()
     assert smile.logic.called("generateMask") == [
         ((p.inputVolume, p.inputLabels, [4, 10], 4.0, "midwall:0.6", True, 11, "direct"),
-         {"outputSegmentationNode": None, "rvPointsNode": p.rvPoints, "scheme": None})]
+         {"outputSegmentationNode": None, "rvPointsNode": p.rvPoints, "scheme": None, "priors": None})]
     assert smile.logic.called("exportAHA") == [((p.inputVolume, p.inputLabels, p.rvPoints, None, "direct",
                                                  p.outputAHA), {})]
     node = p.outputSegmentation
@@ -381,6 +381,25 @@ def test_smile_generate_runs_and_lands(smile, scene):
     args, kw = smile.logic.called("generateMask")[1]
     assert p.seed == 12 and args[4:7] == ("transmural", True, 12) and kw["outputSegmentationNode"] is node
     assert p.outputSegmentation is node
+
+
+def test_smile_wavefront_and_priors(smile, scene, tmp_path):
+    ui, p = smile.ui, smile.case(scene)
+    p.pattern = "wavefront"
+    smile.handlers.update()
+    assert not ui.generateButton.isEnabled() and not ui.extentSliderWidget.isEnabled()
+    p.priorsPath = str(tmp_path / "priors.json")  # priors: no segment needed, the volume is drawn
+    smile.handlers.update()
+    assert ui.generateButton.isEnabled() and not ui.volumeSpinBox.isEnabled()
+    smile.handlers.onGenerate()
+    args, kw = smile.logic.called("generateMask")[0]
+    assert args[2:5] == ([], None, "wavefront") and kw["priors"] == p.priorsPath
+    p.priorsPath, p.segments = "", "7,8"
+    smile.handlers.update()
+    assert ui.volumeSpinBox.isEnabled()
+    smile.handlers.onGenerate()
+    args, kw = smile.logic.called("generateMask")[1]
+    assert args[2:5] == ([7, 8], 10.0, "wavefront") and kw["priors"] is None
 
 
 def test_smile_random_adjacent_picks_among_the_available_segments(smile, scene):

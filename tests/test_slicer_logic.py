@@ -230,8 +230,38 @@ def test_smile_mask_is_claimlib_s_and_regenerates_in_place(scene):
         logic.generateMask(volume, seg, segments=[4], transmurality="sideways")
 
 
+def test_smile_wavefront_with_priors_is_claimlib_s(scene, tmp_path):
+    """The default (wavefront) mask drawn from a priors file: the panel's mask is the library's, seed for seed."""
+    from CLAIMLib.io import write_json
+    from CLAIMLib.smile import SmileSpec, generate
+    from CLAIMLib.smile_priors import load
+    from CLAIMLib.workflows.masks import learn_smile_priors
+
+    logic = SMILEMaskEditorLogic(scene)
+    volume, seg, phantom = logic.addPhantomCase(seed=4)
+    reference = [c for c in _reference_cases() if c.mask("scar").any()]
+    write_json(tmp_path / "priors.json", learn_smile_priors(reference).to_dict())
+    node = logic.generateMask(volume, seg, seed=5, priors=str(tmp_path / "priors.json"))
+    _, subject = _claimlib_subject(phantom)
+    expected = generate(np.random.default_rng(5), subject, SmileSpec(priors=load(tmp_path / "priors.json")))
+    masks = mrml.segment_masks(node, volume)
+    assert expected.scar.any() and np.array_equal(masks["Scar"] | masks["MVO"], expected.scar)
+    assert logic.lastRecord["pattern"] == "wavefront" and logic.lastRecord["volume_source"] == "learned priors"
+    with pytest.raises(InputError, match="priors"):
+        logic.generateMask(volume, seg, priors=str(tmp_path / "missing.json"))
+
+
+def _reference_cases():
+    from CLAIMLib.labels import case_from_arrays
+    from CLAIMLib.phantom import generate_cohort
+
+    return [case_from_arrays(p.case_id, p.image, p.labels, p.geometry)
+            for p in generate_cohort(4, seed=8, normal_fraction=0.0)]
+
+
 def test_smile_template_mode_is_claimlib_s(scene):
-    from CLAIMLib.smile import SmileSpec, generate_template
+    from CLAIMLib.smile import SmileSpec
+    from CLAIMLib.smile_template import generate_template
 
     logic = SMILEMaskEditorLogic(scene)
     volume, seg, phantom = logic.addPhantomCase(seed=4)

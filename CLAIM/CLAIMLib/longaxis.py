@@ -1,10 +1,14 @@
 """The stack axis of a short-axis volume and its slice order (apex-first or base-first), from the labels.
 
 The order is detected, never assumed: EMIDEC Case_P100 and Case_N006 start at the apex, Case_N016 at the base.
-Evidence, in order of strength:
+Evidence from the labels, in order of strength:
 
 1. an end slice holding myocardium but no cavity is the apical cap;
 2. the LV cross-section (cavity + myocardium) narrows toward the apex: the sign of its trend along the stack.
+
+An oblique header adds the patient's anatomy (``anatomy``: the apex points left-anterior-inferior). A stack is
+never declared in the order the header contradicts unless the labels are confident too (then with a warning);
+the record says which evidence decided, and a low confidence always carries a warning.
 """
 from __future__ import annotations
 
@@ -24,11 +28,14 @@ class SliceOrder:
     base_index: int  # slice index of the most basal slice holding myocardium
     base_to_apex: tuple  # physical (LPS) unit vector along the stack, pointing from base to apex
     evidence: str
+    decided_by: str = "labels"  # "labels", "header", or "labels and header"
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         return {"order": self.order, "confidence": round(self.confidence, 3), "axis": self.axis,
                 "apex_index": self.apex_index, "base_index": self.base_index,
-                "base_to_apex": [round(float(v), 6) for v in self.base_to_apex], "evidence": self.evidence}
+                "base_to_apex": [round(float(v), 6) for v in self.base_to_apex], "evidence": self.evidence,
+                "decided_by": self.decided_by, "warning": self.warning}
 
 
 def stack_axis(geometry: Geometry) -> int:
@@ -67,13 +74,53 @@ def detect_slice_order(myocardium: np.ndarray, cavity: np.ndarray, geometry: Geo
         evidence = "apical cap (myocardium without cavity) at the " + ("first" if cap_lo else "last") + " slice"
         confidence = 0.9 + 0.1 * (1.0 if (score > 0) == apex_first else 0.0)
     else:
-        apex_first = score > 0
+        apex_first = bool(score > 0)
         evidence = f"LV cross-section {'grows' if score > 0 else 'shrinks'} along the stack (score {score:+.2f})"
-        confidence = float(min(1.0, abs(score)))
+        # a trend over two or three slices says little (a papillary muscle, a tilted plane): it needs five
+        confidence = float(min(1.0, abs(score)) * min(1.0, (hi - lo) / 4.0))
     normal = _axis_direction(geometry, axis)
+    apex_first, confidence, evidence, decided_by, warning = _with_header(geometry, normal, apex_first, confidence,
+                                                                         evidence)
     base_to_apex = -normal if apex_first else normal
     return SliceOrder("apex-first" if apex_first else "base-first", confidence, axis,
-                      lo if apex_first else hi, hi if apex_first else lo, tuple(base_to_apex.tolist()), evidence)
+                      lo if apex_first else hi, hi if apex_first else lo, tuple(base_to_apex.tolist()), evidence,
+                      decided_by, warning)
+
+
+LABELS_SURE = 0.85  # label evidence this confident may overrule a confident header (with a warning)
+HEADER_SURE = 0.5
+LOW_CONFIDENCE = 0.5
+
+
+def _with_header(geometry, normal, apex_first: bool, confidence: float, evidence: str):
+    """Combine the labels' order with the header's anatomy: (apex_first, confidence, evidence, decided_by,
+    warning)."""
+    from .anatomy import order_from_header
+
+    name = {True: "apex-first", False: "base-first"}
+    h = order_from_header(geometry, normal)
+    warning = None
+    if h is None or h.confidence <= 0:
+        decided_by = "labels"
+    elif h.apex_first == apex_first:
+        confidence = 1.0 - (1.0 - confidence) * (1.0 - h.confidence)
+        evidence, decided_by = f"{evidence}; agrees with the {h.describe()}", "labels and header"
+    elif (h.confidence >= HEADER_SURE and confidence < LABELS_SURE) or (h.confidence < HEADER_SURE
+                                                                       and h.confidence > confidence):
+        warning = (f"the labels suggest {name[apex_first]} ({evidence}, confidence {confidence:.2f}) but the "
+                   f"header's patient orientation says {name[h.apex_first]}: the header decided; check which "
+                   "end of the stack is the base")
+        evidence = f"{h.describe()}; overrules the labels' {evidence}"
+        apex_first, confidence, decided_by = h.apex_first, h.confidence * (1.0 - 0.5 * confidence), "header"
+    else:
+        warning = (f"the labels say {name[apex_first]} ({evidence}) but the header's patient orientation says "
+                   f"{name[h.apex_first]}: check which end of the stack is the base")
+        confidence, decided_by = confidence * (1.0 - 0.5 * h.confidence), "labels"
+        evidence = f"{evidence}; against the {h.describe()}"
+    if warning is None and confidence < LOW_CONFIDENCE:
+        warning = (f"the slice order ({name[apex_first]}) is uncertain (confidence {confidence:.2f}, from the "
+                   f"{decided_by}): check which end of the stack is the base")
+    return apex_first, float(confidence), evidence, decided_by, warning
 
 
 def _axis_direction(geometry: Geometry, axis: int) -> np.ndarray:

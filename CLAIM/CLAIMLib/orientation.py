@@ -7,8 +7,12 @@ b. one or two RV insertion points in physical (LPS) coordinates: the septum is t
    point is taken as the anterior insertion point (the anterior/anteroseptal boundary, 60 degrees from the
    septum) unless marked ``inferior``, and refined by the RV arc in the image when an image is given and agrees;
 c. the LGE image: the RV blood pool is bright and lies against the septum. The band just outside the LV
-   epicardium is scanned for the brightest 120 degree arc;
-d. a default (patient right-anterior, LPS (-1, -1, 0), projected onto the short-axis plane), with a warning.
+   epicardium is scanned for the brightest 120 degree arc. With an oblique header, the estimate is checked
+   against the anatomical prior (``anatomy``: the septum faces the patient's right-anterior): kept within 20
+   degrees of it, pulled toward it (and its confidence lowered) up to 45 degrees, rejected beyond, with a warning
+   whenever they disagree;
+d. an oblique header alone: the anatomical prior, with a warning;
+e. a default (patient right-anterior, LPS (-1, -1, 0), projected onto the short-axis plane), with a warning.
 
 Directions are unit vectors in LPS, perpendicular to the long axis. With the long axis pointing from base to
 apex, the anterior wall lies at ``septum x base_to_apex``.
@@ -29,7 +33,7 @@ RV_ARC_DEG = 120.0  # the septum spans about 120 degrees between the RV insertio
 
 @dataclass(frozen=True)
 class Orientation:
-    source: str  # "rv-mask", "rv-points", "image" or "default"
+    source: str  # "rv-mask", "rv-points", "image", "image+header", "header", "default" (or "given", "template")
     septum: np.ndarray  # unit vector (LPS) perpendicular to the long axis
     confidence: float  # 0..1
     detail: str
@@ -256,11 +260,47 @@ def find_orientation(la: LongAxis, myocardium, cavity, geometry: Geometry, rv=No
                                        f"{o.detail}; refined by the RV arc in the image ({off:.0f} deg from the "
                                        "60 deg rule)")
         return o
+    from .anatomy import septum_from_header
+
+    prior = septum_from_header(geometry, la.base_to_apex)
     if image is not None:
         o = from_image(image, myocardium, cavity, geometry, la)
+        if o is not None and prior is not None:
+            return with_prior(o, prior, min_image_confidence)
         if o is not None and o.confidence >= min_image_confidence:
             return o
         if o is not None:
             return Orientation(o.source, o.septum, o.confidence, o.detail,
                                warning="the RV was hard to find in the image: check the AHA sectors")
+    if prior is not None:
+        return Orientation("header", prior, PRIOR_CONFIDENCE, "the header's patient orientation: the septum faces "
+                           "the patient's right-anterior", warning="the septum comes from the header's patient "
+                           "orientation alone (hearts vary by a few tens of degrees around it): check the AHA "
+                           "sectors, or give an RV mask or insertion points")
     return default(la)
+
+
+PRIOR_AGREE_DEG = 20.0  # an image estimate this close to the anatomical prior is kept as it is
+PRIOR_REJECT_DEG = 45.0  # ... this far is rejected for the prior; in between it is pulled toward the prior
+PRIOR_CONFIDENCE = 0.3
+
+
+def with_prior(o: Orientation, prior: np.ndarray, min_confidence: float = 0.2) -> Orientation:
+    """An image estimate checked against the header's anatomical prior (both unit vectors in the same plane)."""
+    off = float(np.degrees(np.arccos(np.clip(o.septum @ prior, -1.0, 1.0))))
+    detail = f"{o.detail}; {off:.0f} deg from the header's anatomical prior"
+    if off <= PRIOR_AGREE_DEG:
+        confidence = 1.0 - (1.0 - o.confidence) * (1.0 - PRIOR_CONFIDENCE)
+        warning = None if o.confidence >= min_confidence else             "the RV was hard to find in the image (the header's anatomy agrees): check the AHA sectors"
+        return Orientation("image", o.septum, confidence, detail + " (agrees)", warning)
+    if off >= PRIOR_REJECT_DEG:
+        return Orientation("header", prior, PRIOR_CONFIDENCE, detail + ": the image estimate was rejected",
+                           warning=f"the image put the septum {off:.0f} deg from where the header's patient "
+                                   "orientation puts it; the header's was used: check the AHA sectors")
+    w = (PRIOR_REJECT_DEG - off) / (PRIOR_REJECT_DEG - PRIOR_AGREE_DEG)  # 1 at agreement, 0 at rejection
+    blend = w * o.septum + (1.0 - w) * prior
+    septum = blend / np.linalg.norm(blend)
+    return Orientation("image+header", septum, min(o.confidence, PRIOR_CONFIDENCE + 0.2) * w, detail +
+                       f": pulled toward the prior (weight {1 - w:.2f})",
+                       warning=f"the image and the header's patient orientation disagree on the septum by {off:.0f} "
+                               "deg; the estimate lies between them: check the AHA sectors")

@@ -28,18 +28,21 @@ from .smile_segments import (ADJACENCY, TERRITORY_PREVALENCE, grow_segments, is_
 
 EMIDEC_SCAR_ML = (23.68, 15.81)  # mean, sd of scar volume per case (Lalande et al. 2020)
 DEFAULT_VOLUME_RANGE = (EMIDEC_SCAR_ML[0] - EMIDEC_SCAR_ML[1], EMIDEC_SCAR_ML[0] + EMIDEC_SCAR_ML[1])
-PATTERNS = ("subendocardial", "transmural", "midwall", "epicardial")
+PATTERNS = ("wavefront", "subendocardial", "transmural", "midwall", "epicardial")
 MAX_FILL = 0.9  # a segment's scar never fills more than this fraction of what the pattern lets it hold
 
 
 def parse_pattern(text: str | None) -> tuple[str, float | None]:
-    """``subendocardial:0.5`` -> ("subendocardial", 0.5); extent None means drawn at random."""
+    """``subendocardial:0.5`` -> ("subendocardial", 0.5); extent None means drawn at random. The default is
+    ``wavefront`` (one infarct-like lesion, ``smile_lesion``), which takes no extent."""
     if not text:
-        return "subendocardial", None
+        return "wavefront", None
     name, _, extent = text.partition(":")
     name = name.strip().lower()
     if name not in PATTERNS:
         raise ValueError(f"unknown transmurality '{text}'; use {', '.join(PATTERNS)} (e.g. subendocardial:0.5)")
+    if extent and name == "wavefront":
+        raise ValueError(f"'{text}': wavefront takes no extent (its depth grows with its size)")
     if extent:
         try:
             e = float(extent)
@@ -64,6 +67,7 @@ class Subject:
     bbox: tuple  # slices of the myocardium's bounding box
     segment_ml: dict  # segment -> myocardium volume (mL)
     septum: np.ndarray | None = None  # the orientation used (LPS), recorded in sidecars
+    axis: int = 0  # the stack axis (numpy order): slices are np.take(..., k, axis)
 
     @property
     def voxel_ml(self) -> float:
@@ -128,7 +132,7 @@ def prepare_subject(myocardium: np.ndarray, cavity: np.ndarray | None, geometry,
     vox = geometry.voxel_volume_ml
     segment_ml = {s: float(np.count_nonzero(aha_result.labels == s) * vox) for s in range(1, 18)}
     return Subject(geometry, myocardium, aha_result.labels, depth, chord, bbox, segment_ml,
-                   np.asarray(aha_result.orientation.septum))
+                   np.asarray(aha_result.orientation.septum), axis)
 
 
 # ---------------------------------------------------------------------------------------------- generation
@@ -138,8 +142,11 @@ class SmileSpec:
     territory: str | None = None
     max_segments: int = 4
     volume_ml: float | dict | None = None  # total, or {segment: mL}
-    volume_range_ml: tuple = DEFAULT_VOLUME_RANGE
-    transmurality: str | None = None  # e.g. "subendocardial:0.5"; extent drawn in [0.3, 1] when not given
+    volume_fraction: float | None = None  # of the subject's LV myocardium (default: drawn from published sizes)
+    volume_range_ml: tuple | None = None  # draw the total uniformly in this mL range instead
+    transmurality: str | None = None  # default wavefront; e.g. "subendocardial:0.5" (extent drawn in [0.3, 1])
+    lesions: int | None = None  # wavefront lesions (default 1, or drawn from the priors)
+    priors: object = None  # smile_priors.SmilePriors learned from a user's own scars
     sigma_mm: tuple = (4.0, 6.0)  # texture smoothness in plane, through plane
     mvo: bool = False
     min_component_voxels: int = 4
@@ -247,7 +254,7 @@ def make_plan(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> Pl
             raise ValueError(f"segments {sorted(spec.volume_ml)} hold no myocardium in this subject")
         return Plan(segments, pattern, extent, targets, sum(targets.values()))
     drawn = spec.volume_ml is None
-    total = float(spec.volume_ml) if not drawn else float(rng.uniform(*spec.volume_range_ml))
+    total = float(spec.volume_ml) if not drawn else _drawn_total(rng, subject, spec)
     # Random segments: as many as a scar of this volume fills to a plausible 15-45% (a big infarct spans more
     # segments), within the limit.
     mean_ml = float(np.mean([subject.segment_ml[s] for s in available]))
@@ -257,7 +264,7 @@ def make_plan(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> Pl
     present = [s for s in segments if s in available]
     if not present:
         raise ValueError(f"segments {segments} hold no myocardium in this subject")
-    capacity = _capacity(subject, pattern, extent, present)
+    capacity = pattern_capacity(subject, pattern, extent, present)
     if drawn:  # a drawn volume stays in the range the chosen segments can hold
         total = min(total, 0.6 * sum(capacity.values()))
     # split between segments at random around their size
@@ -266,22 +273,46 @@ def make_plan(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> Pl
     return Plan(segments, pattern, extent, {k: total * w for k, w in zip(present, weights)}, total)
 
 
+def _drawn_total(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> float:
+    """A total volume (mL) when none is given: a fraction of the LV myocardium (given, from the priors, or drawn
+    from published infarct sizes), or uniform in ``volume_range_ml``."""
+    from .smile_lesion import draw_fraction
+
+    if spec.volume_range_ml is not None:
+        return float(rng.uniform(*spec.volume_range_ml))
+    fraction = spec.volume_fraction if spec.volume_fraction is not None else \
+        spec.priors.draw_case(rng)["fraction"] if spec.priors is not None else draw_fraction(rng)
+    return float(fraction) * float(sum(subject.segment_ml.values()))
+
+
 def _pattern_share(pattern: str, extent: float) -> float:
     """About what fraction of the wall a pattern can hold."""
     return {"transmural": 1.0, "midwall": 0.5}.get(pattern, extent)
 
 
-def _capacity(subject: Subject, pattern: str, extent: float, segments) -> dict:
+def pattern_capacity(subject: Subject, pattern: str, extent: float, segments) -> dict:
     region = _pattern_region(subject, pattern, extent)
     return {k: float(np.count_nonzero(region & (subject.aha == k)) * subject.voxel_ml) for k in segments}
 
 
 def generate(rng: np.random.Generator, subject: Subject, spec: SmileSpec = SmileSpec()) -> SmileResult:
-    """One SMILE scar mask, grown directly on the subject's own AHA segments."""
-    plan = make_plan(rng, subject, spec)
-    result = realize(rng, subject, plan, spec)
+    """One SMILE scar mask, grown directly on the subject's own AHA segments: by default one wavefront lesion
+    (``smile_lesion``); with an explicit pattern or per-segment volumes, the textured per-segment growth."""
+    if parse_pattern(spec.transmurality)[0] == "wavefront" and not isinstance(spec.volume_ml, dict):
+        result = _generate_wavefront(rng, subject, spec)
+    else:
+        result = realize(rng, subject, make_plan(rng, subject, spec), spec)
     result.record["mode"] = "direct"
     return result
+
+
+def _generate_wavefront(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> SmileResult:
+    from .smile_lesion import grow, lesion_record, plan_lesions
+
+    plan = plan_lesions(rng, subject, spec, spec.priors)
+    scar, lesions = grow(rng, subject, plan, depth_target=plan.get("depth_target"))
+    mvo = mvo_core(rng, scar, subject) if spec.mvo and scar.any() else np.zeros_like(scar)
+    return SmileResult(scar, mvo, lesion_record(subject, plan, scar, mvo, lesions))
 
 
 def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileSpec) -> SmileResult:
@@ -291,7 +322,7 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
     vox = subject.voxel_ml
     pattern, extent = plan.pattern, plan.extent
     region_all = _pattern_region(subject, pattern, extent)
-    capacity = _capacity(subject, pattern, extent, plan.targets)
+    capacity = pattern_capacity(subject, pattern, extent, plan.targets)
     limited = {k: plan.targets[k] > MAX_FILL * capacity[k] for k in plan.targets}
     goal = {k: min(plan.targets[k], MAX_FILL * capacity[k]) for k in plan.targets}
 
@@ -348,7 +379,7 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
 
     mvo = np.zeros_like(scar)
     if spec.mvo and scar.any():
-        mvo = _mvo_core(rng, scar, subject)
+        mvo = mvo_core(rng, scar, subject)
     record = {
         "segments": plan.segments,
         "pattern": pattern, "extent": round(extent, 3),
@@ -361,61 +392,6 @@ def realize(rng: np.random.Generator, subject: Subject, plan: Plan, spec: SmileS
         "erosion_kernel": {str(s): kernels.get(s, k) for s in sorted(goal)}, "sigma_mm": list(spec.sigma_mm),
         "mvo_ml": round(float(np.count_nonzero(mvo) * vox), 4),
     }
-    return SmileResult(scar, mvo, record)
-
-
-def template_subject() -> Subject:
-    """The parametric template of ``template.py`` as a SMILE subject (its own frame: septum +x)."""
-    global _TEMPLATE_SUBJECT
-    if _TEMPLATE_SUBJECT is None:
-        import SimpleITK as sitk
-
-        from .aha import AHAResult
-        from .longaxis import fit_long_axis
-        from .orientation import Orientation
-        from .template import make_template
-
-        t = make_template()
-        myo = sitk.GetArrayFromImage(t.myocardium) > 0
-        cav = t.cavity
-        la = fit_long_axis(myo, cav, t.geometry)
-        labels = np.where(myo, sitk.GetArrayFromImage(t.labels), 0).astype(np.uint8)
-        orientation = Orientation("template", np.array([1.0, 0.0, 0.0]), 1.0, "template frame")
-        _TEMPLATE_SUBJECT = prepare_subject(myo, cav, t.geometry, AHAResult(labels, orientation, la, "template"))
-    return _TEMPLATE_SUBJECT
-
-
-_TEMPLATE_SUBJECT = None
-
-
-def generate_template(rng: np.random.Generator, subject: Subject, registration,
-                      spec: SmileSpec = SmileSpec()) -> SmileResult:
-    """Paper-faithful mode: grow the scar in template space, then map it back with the registration.
-
-    Targets are planned in the subject's space and scaled into the template by each segment's volume ratio;
-    the achieved volumes are measured back on the subject.
-    """
-    plan = make_plan(rng, subject, spec)
-    tsub = template_subject()
-    scaled = {k: v * tsub.segment_ml[k] / subject.segment_ml[k] for k, v in plan.targets.items()
-              if tsub.segment_ml[k] > 0}
-    tres = realize(rng, tsub, Plan(plan.segments, plan.pattern, plan.extent, scaled, sum(scaled.values())), spec)
-    scar = (registration.template_to_subject(tres.scar.astype(np.uint8)) > 0) & subject.myocardium
-    mvo = (registration.template_to_subject(tres.mvo.astype(np.uint8)) > 0) & scar
-    vox = subject.voxel_ml
-    capacity = _capacity(subject, plan.pattern, plan.extent, plan.targets)
-    record = dict(tres.record)
-    record.update({
-        "mode": "template",
-        "target_total_ml": round(plan.total, 4),
-        "achieved_total_ml": round(float(np.count_nonzero(scar) * vox), 4),
-        "per_segment": {str(s): {"target_ml": round(plan.targets[s], 4),
-                                 "achieved_ml": round(float(np.count_nonzero(scar & (subject.aha == s)) * vox), 4),
-                                 "segment_ml": round(subject.segment_ml[s], 4), "capacity_ml": round(capacity[s], 4),
-                                 "capacity_limited": bool(plan.targets[s] > MAX_FILL * capacity[s])}
-                        for s in sorted(plan.targets)},
-        "mvo_ml": round(float(np.count_nonzero(mvo) * vox), 4),
-    })
     return SmileResult(scar, mvo, record)
 
 
@@ -478,7 +454,7 @@ def _fill_chords_sub(blob, subject: Subject, region, pattern, bb):
     return _fill_chords(blob, sub, region, pattern)
 
 
-def _mvo_core(rng, scar: np.ndarray, subject: Subject) -> np.ndarray:
+def mvo_core(rng, scar: np.ndarray, subject: Subject) -> np.ndarray:
     """The most central, subendocardial part of the largest scar component: 3-15% of the scar, as one blob."""
     lab, n = ndimage.label(scar)
     if n == 0:
@@ -488,13 +464,18 @@ def _mvo_core(rng, scar: np.ndarray, subject: Subject) -> np.ndarray:
     main = lab == int(np.argmax(sizes))
     if np.count_nonzero(main) * subject.voxel_ml < 1.0:  # only larger scars hold MVO
         return np.zeros_like(scar)
+    idx = np.argwhere(main)  # work on the component's box (one voxel of margin: distances stay exact)
+    box = tuple(slice(max(int(a) - 1, 0), int(b) + 2) for a, b in zip(idx.min(axis=0), idx.max(axis=0)))
+    part = main[box]
     sampling = np.asarray(subject.geometry.spacing)[::-1].copy()
-    sampling[0] = 1e6  # in-plane distance only
-    inner = ndimage.distance_transform_edt(main, sampling=sampling)
-    depth = np.nan_to_num(subject.depth, nan=1.0)
-    score = inner * (1.2 - depth) * main
+    sampling[subject.axis] = 1e6  # in-plane distance only
+    inner = ndimage.distance_transform_edt(part, sampling=sampling)
+    depth = np.nan_to_num(subject.depth[box], nan=1.0)
+    score = inner * (1.2 - depth) * part
     frac = float(rng.uniform(0.03, 0.15))
-    count = max(1, int(round(frac * np.count_nonzero(main))))
-    seed = np.zeros_like(main)
+    count = max(1, int(round(frac * np.count_nonzero(part))))
+    seed = np.zeros_like(part)
     seed.ravel()[int(np.argmax(score))] = True
-    return _fine_adjust(seed, main, score, count, tolerance=0.0)  # one blob grown from the core in score order
+    out = np.zeros_like(scar)
+    out[box] = _fine_adjust(seed, part, score, count, tolerance=0.0)  # one blob grown from the core in score order
+    return out

@@ -269,11 +269,14 @@ class SMILEPanelHandlers:
         showSelection(self, self.picker, segments)
         self.ui.selectedSegmentsLabel.setText(
             f"Segments {', '.join(map(str, segments))}" if segments else "No segment selected (click the bull's-eye)")
-        ready = bool(p.inputVolume and p.inputLabels and segments)
+        ready = bool(p.inputVolume and p.inputLabels and (segments or p.priorsPath))
         self.ui.generateButton.setEnabled(ready)
         self.ui.newSeedButton.setEnabled(ready)
         self.ui.generateButton.setToolTip("Grow the scar mask" if ready else
-                                          "Select an LGE volume, its labels and at least one AHA segment.")
+                                          "Select an LGE volume, its labels and at least one AHA segment "
+                                          "(or a priors file).")
+        self.ui.extentSliderWidget.setEnabled(p.pattern not in ("wavefront", "transmural"))
+        self.ui.volumeSpinBox.setEnabled(not p.priorsPath)
 
     def onPickerChanged(self, selected) -> None:
         p = self.parameters
@@ -282,7 +285,7 @@ class SMILEPanelHandlers:
 
     def transmurality(self) -> str:
         p = self.parameters
-        return p.pattern if p.pattern == "transmural" else f"{p.pattern}:{p.extent:g}"
+        return p.pattern if p.pattern in ("transmural", "wavefront") else f"{p.pattern}:{p.extent:g}"
 
     # ------------------------------------------------------------------------------------------------ actions
     def onRandomAdjacent(self) -> None:
@@ -311,10 +314,11 @@ class SMILEPanelHandlers:
         with showingErrors(self.services, "Cannot generate the scar mask."):
             if not self.services.ensureDependencies("core"):
                 return
-            node = self.logic.generateMask(p.inputVolume, p.inputLabels, parseSegments(p.segments), p.volumeMl,
-                                           self.transmurality(), p.mvo, p.seed, p.mode,
-                                           outputSegmentationNode=p.outputSegmentation, rvPointsNode=p.rvPoints,
-                                           scheme=p.labelScheme or None)
+            node = self.logic.generateMask(p.inputVolume, p.inputLabels, parseSegments(p.segments),
+                                           None if p.priorsPath else p.volumeMl, self.transmurality(), p.mvo,
+                                           p.seed, p.mode, outputSegmentationNode=p.outputSegmentation,
+                                           rvPointsNode=p.rvPoints, scheme=p.labelScheme or None,
+                                           priors=p.priorsPath or None)
             p.outputSegmentation = node
             if p.outputAHA:
                 self.logic.exportAHA(p.inputVolume, p.inputLabels, p.rvPoints, p.labelScheme or None,
@@ -330,7 +334,9 @@ class SMILEPanelHandlers:
                 f"{', '.join(map(str, record['segments']))}, {record['pattern']} {record['extent']:g}, "
                 f"MVO {record['mvo_ml']:.2f} mL, seed {record['seed']}, {record['mode']} mode, "
                 f"{1000 * record['seconds']['mask']:.0f} ms.")
-        if limited:
+        if limited and record["pattern"] == "wavefront":
+            text += " The lesion could not reach its target: its segments hold too little myocardium."
+        elif limited:
             text += f" Segments {', '.join(limited)} could not hold their share: lowered to 90% of capacity."
         return text
 

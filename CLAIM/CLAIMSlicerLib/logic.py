@@ -161,7 +161,8 @@ class SMILEMaskEditorLogic(CaseNodeLogic):
 
     # how the panel calls the SMILE options, for error messages
     SMILE_OPTION_NAMES = {"segments": "segments", "territory": "territory", "volume": "volume",
-                          "transmurality": "transmurality", "max_segments": "segments"}
+                          "transmurality": "transmurality", "max_segments": "segments", "priors": "priors file",
+                          "volume_fraction": "volume fraction", "lesions": "lesions"}
 
     def __init__(self, scene=None):
         CaseNodeLogic.__init__(self, scene)
@@ -172,13 +173,15 @@ class SMILEMaskEditorLogic(CaseNodeLogic):
 
     def generateMask(self, volumeNode, labelNode, segments=None, volumeMl=None, transmurality: str | None = None,
                      mvo: bool = False, seed: int = 0, mode: str = "direct", outputSegmentationNode=None,
-                     rvPointsNode=None, scheme: str | None = None, territory: str | None = None):
+                     rvPointsNode=None, scheme: str | None = None, territory: str | None = None, priors=None):
         """A SMILE scar mask (``CLAIMLib.smile.generate``, or ``generate_template`` in template mode) as a
         segmentation node with a "Scar" segment (scar without MVO) and an "MVO" segment (empty without MVO).
 
         ``segments``: AHA numbers (1-17), or None to draw adjacent ones (``territory``: LAD, RCA, LCX or random);
-        ``volumeMl``: total mL, {segment: mL}, or None to draw one; ``transmurality``: e.g. "subendocardial:0.5",
-        "transmural", "midwall", "epicardial:0.4"; ``seed``: the numpy Generator's seed, so that a seed gives the
+        ``volumeMl``: total mL, {segment: mL}, or None to draw one; ``transmurality``: "wavefront" (default: one
+        infarct-like lesion), or e.g. "subendocardial:0.5", "transmural", "midwall", "epicardial:0.4"; ``priors``:
+        a ``claim smile-priors`` file (or ``SmilePriors``) to draw from; ``seed``: the numpy Generator's seed, so
+        that a seed gives the
         mask ``claim smile --seed`` gives. With ``outputSegmentationNode`` its Scar and MVO segments are replaced
         (regenerating keeps the node); otherwise a new node ``<volume>_SMILE`` is made. The SMILE record is kept in
         ``self.lastRecord`` and on the node (``mrml.get_record``).
@@ -189,7 +192,7 @@ class SMILEMaskEditorLogic(CaseNodeLogic):
             raise InputError(labelNode.GetName(), "is the input labels: choose another output segmentation")
         check_mode(mode, "mode")
         spec = smile_spec(segments=segments or None, territory=territory, volume_ml=volumeMl,
-                          transmurality=transmurality, mvo=mvo, names=self.SMILE_OPTION_NAMES)
+                          transmurality=transmurality, mvo=mvo, priors=priors, names=self.SMILE_OPTION_NAMES)
         t = time.perf_counter()
         context = self.computeAHA(volumeNode, labelNode, rvPointsNode, scheme, mode)
         subject = context.subject

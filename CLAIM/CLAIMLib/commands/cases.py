@@ -1,4 +1,5 @@
-"""Subcommands on cases: info, convert, phantom, demo, aha, bullseye, smile, mask-stats (parsers and handlers)."""
+"""Subcommands on cases: info, convert, phantom, demo, aha, bullseye, smile, smile-priors, mask-stats (parsers and
+handlers)."""
 from __future__ import annotations
 
 import json
@@ -94,14 +95,27 @@ def _add_subject_parsers(sub) -> None:
     p.add_argument("--count", type=int, default=1, help="number of masks (default 1)")
     p.set_defaults(func=cmd_smile)
 
-    p = sub.add_parser("mask-stats", help="realism metrics between two sets of scar masks",
-                       description="Compare scar masks with reference masks: AHA involvement frequency, and "
-                                   "Wasserstein distances of volume, transmurality, components and endocardial "
-                                   "contact.")
+    p = sub.add_parser("smile-priors", help="learn SMILE priors (segments, size, depth, lesions) from real scars",
+                       description="Measure every case with scar in a folder (any case layout): its volume as a "
+                                   "fraction of the myocardium, mean wall depth, number of lesions and share per "
+                                   "AHA segment. claim smile --priors (and synthesize-dataset, the experiment and "
+                                   "the SMILE Mask Editor) then draw masks from this population.")
+    p.add_argument("--reference", type=Path, required=True, help="folder of real cases with scar labels")
+    p.add_argument("--out", type=Path, required=True, help="priors file (.json)")
+    p.add_argument("--scheme", help="label scheme (default: detected)")
+    p.set_defaults(func=cmd_smile_priors)
+
+    p = sub.add_parser("mask-stats", help="realism distances between two sets of scar masks, against a ball",
+                       description="Compare scar masks with reference scars: the L1 distance of their mean "
+                                   "per-segment shares, and Wasserstein distances of volume (mL and fraction of "
+                                   "the myocardium), mean wall depth and number of 3D components. Each is also "
+                                   "given for balls on the same hearts (volumes drawn from the reference's).")
     p.add_argument("--masks", type=Path, required=True, help="folder of label maps (e.g. claim smile outputs)")
     p.add_argument("--reference", type=Path, required=True, help="folder of reference cases (e.g. real scars)")
     p.add_argument("--scheme", help="label scheme (default: detected)")
     p.add_argument("--out", type=Path, help="also write the report as JSON")
+    p.add_argument("--seed", type=int, default=0, help="seed of the ball baseline (default 0)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the ball baseline")
     p.set_defaults(func=cmd_mask_stats)
 
 
@@ -199,7 +213,9 @@ def cmd_aha(args) -> int:
         write_json(args.json, record)
     o = result.orientation
     print(f"{case.case_id}: AHA-17 ({result.method}) written to {args.out}")
-    print(f"  slice order   {result.axis.order.order} ({result.axis.order.evidence})")
+    order = result.axis.order
+    print(f"  slice order   {order.order}, confidence {order.confidence:.2f}, decided by the {order.decided_by} "
+          f"({order.evidence})")
     print(f"  orientation   {o.source}, confidence {o.confidence:.2f} ({o.detail})")
     if o.warning:
         print(f"claim: warning: {o.warning}", file=sys.stderr)
@@ -274,6 +290,26 @@ def cmd_smile(args) -> int:
     return 0
 
 
+def cmd_smile_priors(args) -> int:
+    from ..io import write_json
+    from ..workflows.masks import learn_smile_priors
+
+    check_suffix(args.out, (".json",), "--out")
+    cases = [case for case, _ in _mask_set(args.reference, scheme_of(args))]
+    priors = learn_smile_priors(cases, source=str(args.reference))
+    write_json(args.out, priors.to_dict())
+    s = priors.summary
+    print(f"SMILE priors from {len(priors.cases)} cases with scar ({priors.normal_cases} without) written to "
+          f"{args.out}")
+    print(f"  volume fraction median {s['fraction_median']:.3f} (IQR {s['fraction_iqr'][0]:.3f}-"
+          f"{s['fraction_iqr'][1]:.3f}), mean wall depth median {s['mean_depth_median']:.3f}, lesions "
+          + ", ".join(f"{k}: {v}" for k, v in s["lesions"].items()))
+    top = sorted(range(17), key=lambda k: -priors.centre_frequency[k])[:4]
+    print("  most frequent centres: " + ", ".join(f"{k + 1} ({priors.centre_frequency[k]:.0%})" for k in top
+                                                   if priors.centre_frequency[k] > 0))
+    return 0
+
+
 def _mask_set(folder, scheme):
     """Label maps in a folder (any case layout, or plain label files), with a septum from SMILE sidecars."""
     from ..io import CaseFiles, discover_cases, load_case, stem, volume_suffix
@@ -305,21 +341,13 @@ def _mask_set(folder, scheme):
 
 def cmd_mask_stats(args) -> int:
     from ..io import write_json
-    from ..maskstats import case_stats, compare, format_report
-    from ..progress import track
-    from ..workflows.aha import case_aha
+    from ..maskstats import format_report
+    from ..workflows.masks import mask_stats
 
     scheme = scheme_of(args)
-    sets = {}
-    for name, folder in (("masks", args.masks), ("reference", args.reference)):
-        stats = []
-        for case, septum in track(_mask_set(folder, scheme), stage=f"reading {name}"):
-            aha = case_aha(case, septum=septum).labels
-            stats.append(case_stats(case.mask("scar"), case.myocardium, case.masks.get("cavity"), aha,
-                                    case.geometry))
-        sets[name] = stats
-    result = compare(sets["masks"], sets["reference"])
-    print(format_report(result))
+    masks, reference = _mask_set(args.masks, scheme), _mask_set(args.reference, scheme)
+    result = mask_stats(masks, reference, seed=args.seed, baseline=not args.no_baseline)
+    print(format_report(result["masks"], result.get("ball")))
     if args.out:
         write_json(args.out, result)
     return 0

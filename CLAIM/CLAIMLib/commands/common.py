@@ -40,10 +40,15 @@ def add_smile_arguments(p: argparse.ArgumentParser) -> None:
                    help="a coronary territory instead; random draws one by infarct prevalence (LAD 50%%, RCA 30%%, "
                         "LCX 20%%)")
     p.add_argument("--max-segments", type=int, default=4, help="most segments drawn at random (default 4)")
-    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default drawn from "
-                                       "EMIDEC's 23.68 +- 15.81 mL")
-    p.add_argument("--transmurality", help="subendocardial[:e] (default, e drawn in 0.3-1), transmural, "
-                                           "midwall, epicardial[:e]")
+    p.add_argument("--volume-ml", help="total mL (e.g. 12.5) or per segment (4:3,10:2.5); default: a fraction of "
+                                       "the LV myocardium drawn from published infarct sizes (median 17.9%%)")
+    p.add_argument("--volume-fraction", type=float, help="total as a fraction of the LV myocardium (e.g. 0.2)")
+    p.add_argument("--transmurality", help="wavefront (default: one lesion, subendocardial when small, transmural "
+                                           "in its core when large), or subendocardial[:e] (e drawn in 0.3-1), "
+                                           "transmural, midwall, epicardial[:e]")
+    p.add_argument("--lesions", type=int, help="wavefront lesions per mask (default 1, or drawn from --priors)")
+    p.add_argument("--priors", type=Path, help="SMILE priors learned by claim smile-priors: draw size, depth, "
+                                               "lesions and segments from a population")
     p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
 
 
@@ -178,7 +183,8 @@ def smile_spec(args):
     return make_spec(segments=parse_segments(args.segments) if args.segments else None, territory=args.territory,
                      max_segments=args.max_segments,
                      volume_ml=parse_volume(args.volume_ml) if args.volume_ml else None,
-                     transmurality=args.transmurality, mvo=args.mvo)
+                     transmurality=args.transmurality, mvo=args.mvo, volume_fraction=args.volume_fraction,
+                     lesions=args.lesions, priors=args.priors)
 
 
 def synthesis_options(args) -> dict:

@@ -48,6 +48,16 @@ class PhantomCase:
     gray_zone: np.ndarray = None  # bool, peri-infarct rim inside the infarct label
     truth: dict = field(default_factory=dict)
 
+    def to_case(self, rv: bool = False):
+        """The phantom as a ``labels.Case`` (EMIDEC labels); with ``rv``, its RV mask too (the AHA frame then comes
+        from the RV, as the truth's does)."""
+        from ..labels import case_from_arrays
+
+        case = case_from_arrays(self.case_id, self.image, self.labels, self.geometry)
+        if rv:
+            case.masks["rv"] = np.asarray(self.rv) > 0
+        return case
+
 
 def case_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])

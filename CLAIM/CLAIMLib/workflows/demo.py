@@ -70,6 +70,7 @@ def run_demo(out, emidec: Path | None = None, n_cases: int = 6, seed: int = 0,
     timer.run("scar", _scar_section, phantom_cases + emidec_cases, out, summary)
     normal = next((c for c in phantom_cases if c.volume_ml("scar") == 0), phantom_cases[0])
     timer.run("smile", _smile_section, normal, out, summary, seed)
+    timer.run("mask_realism", _mask_realism_section, phantom_cases, emidec_cases, summary, seed)
     generator = timer.run("diffusion", _diffusion_section, phantom_cases, out, summary, seed, diffusion_model,
                        diffusion_steps)
     seg_model = timer.run("segmentation", _segmentation_section, phantom_cases, out, summary, seg_model)
@@ -190,12 +191,13 @@ def _scar_section(cases: list, out: Path, summary: dict) -> None:
 
 
 SMILE_SETTINGS = (
-    ("random adjacent segments", SmileSpec()),
+    ("default: one lesion, published size", SmileSpec()),
+    ("two lesions, 25% of the LV", SmileSpec(lesions=2, volume_fraction=0.25)),
     ("LAD territory, transmural, MVO", SmileSpec(territory="LAD", transmurality="transmural", volume_ml=20.0,
                                                 mvo=True)),
     ("segments 4,10,15, subendocardial 0.5", SmileSpec(segments=(4, 10, 15), transmurality="subendocardial:0.5",
                                                        volume_ml=6.0)),
-    ("RCA territory, subendocardial", SmileSpec(territory="RCA")),
+    ("RCA territory", SmileSpec(territory="RCA")),
     ("segments 5,6,11,12, midwall", SmileSpec(segments=(5, 6, 11, 12), transmurality="midwall", volume_ml=6.0)),
     ("lateral, epicardial 0.4", SmileSpec(segments=(5, 11, 16), transmurality="epicardial:0.4", volume_ml=5.0)),
 )
@@ -233,6 +235,37 @@ def _smile_section(case, out: Path, summary: dict, seed: int) -> None:
     summary["smile"] = {"case_id": case.case_id, "orientation": aha.orientation.source, "masks": entries}
 
 
+def _mask_realism_section(phantom_cases, emidec_cases, summary: dict, seed: int, per_heart: int = 10) -> None:
+    """7. Are SMILE masks like real infarcts? The four ``claim mask-stats`` distances, beside a ball baseline:
+    default masks on each real infarcted heart against its own scar, and on the normal phantoms against the
+    phantoms' scars (with masks drawn from priors learned on those scars: in-sample, so an upper bound)."""
+    from ..labels import case_from_arrays
+    from .masks import learn_smile_priors, mask_stats, smile_masks
+
+    def drawn(hearts, spec, seed_):
+        out = []
+        for i, heart in enumerate(hearts):
+            for m in smile_masks(heart, spec, count=per_heart, seed=seed_ + i):
+                out.append((case_from_arrays(heart.case_id, None, m.labels, heart.geometry),
+                            m.record["orientation"]["septum"]))
+        return out
+
+    rows = []
+    for case in [c for c in emidec_cases if c.volume_ml("scar") > 0]:
+        result = mask_stats(drawn([case], SmileSpec(), seed), [(case, None)], seed=seed)
+        rows.append({"reference": f"{case.case_id} (real)", "setting": "default, on its own heart", **result})
+    scarred = [c for c in phantom_cases if c.volume_ml("scar") > 0]
+    normals = [c for c in phantom_cases if c.volume_ml("scar") == 0]
+    if scarred and normals:
+        reference = [(c, None) for c in scarred]
+        rows.append({"reference": f"{len(scarred)} phantom scars", "setting": "default, on the normal phantoms",
+                     **mask_stats(drawn(normals, SmileSpec(), seed), reference, seed=seed)})
+        priors = learn_smile_priors(scarred, source="demo phantoms")
+        rows.append({"reference": f"{len(scarred)} phantom scars", "setting": "priors learned on them (in-sample)",
+                     **mask_stats(drawn(normals, SmileSpec(priors=priors), seed), reference, seed=seed)})
+    summary["mask_realism"] = rows
+
+
 def _diffusion_section(phantom_cases, out: Path, summary: dict, seed: int, model_path, steps: int = 400):
     """6. The tiny generator trained on the pathological phantoms (unless a model is given), painting SMILE scars
     into the normal phantoms: a montage, and the painted-scar brightness against the training scars'. Returns
@@ -257,7 +290,7 @@ def _diffusion_section(phantom_cases, out: Path, summary: dict, seed: int, model
     for case in [c for c in phantom_cases if c.volume_ml("scar") == 0][:2] or phantom_cases[:1]:
         aha = case_aha(case)
         subject = case_subject(case, aha)
-        for name, spec in (("LAD, subendocardial", SmileSpec(territory="LAD", volume_ml=10.0)),
+        for name, spec in (("LAD, wavefront", SmileSpec(territory="LAD", volume_ml=10.0)),
                            ("RCA, transmural + MVO", SmileSpec(territory="RCA", transmurality="transmural",
                                                               volume_ml=10.0, mvo=True))):
             mask = smile_masks(case, spec, seed=rng, aha=aha, subject=subject)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def report(summary: dict) -> str:
     lines = [f"# CLAIM demo report (CLAIMLib {summary['version']})", ""]
-    for section in (_phantom, _emidec, _realism, _aha, _scar, _smile, _diffusion, _segmentation, _joint, _run_time):
+    for section in (_phantom, _emidec, _realism, _aha, _scar, _smile, _mask_realism, _diffusion, _segmentation, _joint, _run_time):
         lines += section(summary)
     return "\n".join(lines)
 
@@ -122,6 +122,24 @@ def _smile(summary: dict) -> list:
                          f"{e['target_ml']:.2f} | {e['achieved_ml']:.2f} | {e['mvo_ml']:.2f} | {e['ms']:.0f} |")
         lines.append("")
     return lines
+
+
+def _mask_realism(summary: dict) -> list:
+    from ..maskstats import DISTANCES
+
+    rows = summary.get("mask_realism")
+    if not rows:
+        return []
+    lines = ["## Are SMILE masks like real infarcts? (`claim mask-stats`)", "",
+             "Distances to the reference scars (lower is closer): SMILE masks / balls on the same hearts with the "
+             "reference's volume fractions.", "",
+             "| reference | masks | " + " | ".join(name + (f" ({unit})" if unit else "") for _, name, unit in DISTANCES)
+             + " |",
+             "|---|---|" + "---|" * len(DISTANCES)]
+    for r in rows:
+        cells = [f"{r['masks'][k]:.3f} / {r['ball'][k]:.3f}" for k, _, _ in DISTANCES]
+        lines.append(f"| {r['reference']} | {r['masks']['cases']} {r['setting']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _diffusion(summary: dict) -> list:

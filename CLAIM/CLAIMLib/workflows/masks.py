@@ -38,7 +38,8 @@ def smile_masks(case, spec, count: int = 1, seed=0, mode: str = "direct", rv_poi
     raises an InputError naming ``source`` (default: the case's label file).
     """
     from ..labels import EMIDEC
-    from ..smile import case_subject, generate, generate_template
+    from ..smile import case_subject, generate
+    from ..smile_template import generate_template
     from .aha import case_aha
 
     check_mode(mode)
@@ -66,15 +67,31 @@ def smile_masks(case, spec, count: int = 1, seed=0, mode: str = "direct", rv_poi
 
 
 CLI_NAMES = {"segments": "--segments", "territory": "--territory", "volume": "--volume-ml",
-             "transmurality": "--transmurality", "max_segments": "--max-segments"}
+             "transmurality": "--transmurality", "max_segments": "--max-segments",
+             "volume_fraction": "--volume-fraction", "lesions": "--lesions", "priors": "--priors"}
+MAX_LESIONS = 5
 
 
 def smile_spec(segments=None, territory=None, max_segments: int = 4, volume_ml=None, transmurality=None,
-               mvo: bool = False, names: dict = CLI_NAMES):
+               mvo: bool = False, volume_fraction=None, lesions=None, priors=None, names: dict = CLI_NAMES):
     """A checked ``smile.SmileSpec``: bad options raise an InputError naming the option (``names``: how the
-    caller calls them, the CLI's flags by default)."""
+    caller calls them, the CLI's flags by default). ``priors``: a ``SmilePriors`` or the path of its JSON."""
     from ..smile import SmileSpec, parse_pattern
+    from ..smile_priors import SmilePriors, load
 
+    names = {**CLI_NAMES, **names}
+    if volume_fraction is not None:
+        if volume_ml is not None:
+            raise InputError(names["volume_fraction"], f"give either {names['volume']} or a fraction, not both")
+        if not 0 < float(volume_fraction) < 1:
+            raise InputError(names["volume_fraction"], f"must lie between 0 and 1 (got {float(volume_fraction):g})")
+    if lesions is not None and not 1 <= int(lesions) <= MAX_LESIONS:
+        raise InputError(names["lesions"], f"use 1-{MAX_LESIONS} lesions (got {lesions})")
+    if priors is not None and not isinstance(priors, SmilePriors):
+        try:
+            priors = load(priors)
+        except ValueError as e:
+            raise InputError(priors, str(e)) from None
     if segments and territory:
         raise InputError(names["segments"], "give either segments or a territory, not both")
     if segments:
@@ -83,13 +100,88 @@ def smile_spec(segments=None, territory=None, max_segments: int = 4, volume_ml=N
         if bad:
             raise InputError(names["segments"], f"AHA segments are 1-17, not {bad}")
     try:
-        parse_pattern(transmurality)
+        pattern = parse_pattern(transmurality)[0]
     except ValueError as e:
         raise InputError(names["transmurality"], str(e)) from None
+    if lesions is not None and pattern != "wavefront":
+        raise InputError(names["lesions"], f"lesions are wavefront masks; {names['transmurality']} {transmurality} "
+                                           "grows per segment")
     if isinstance(volume_ml, dict):
         if any(not 1 <= int(s) <= 17 for s in volume_ml) or any(not v > 0 for v in volume_ml.values()):
             raise InputError(names["volume"], "per-segment volumes need AHA segments 1-17 and positive mL")
     elif volume_ml is not None and not float(volume_ml) > 0:
         raise InputError(names["volume"], f"must be positive (got {float(volume_ml):g} mL)")
     return SmileSpec(segments=segments or None, territory=territory, max_segments=int(max_segments),
-                     volume_ml=volume_ml, transmurality=transmurality, mvo=bool(mvo))
+                     volume_ml=volume_ml, transmurality=transmurality, mvo=bool(mvo),
+                     volume_fraction=None if volume_fraction is None else float(volume_fraction),
+                     lesions=None if lesions is None else int(lesions), priors=priors)
+
+
+
+def _heart(case, septum=None):
+    """A case's AHA labels and wall depth (``septum``: the one its SMILE sidecar recorded, so that a mask is
+    measured in the frame it was drawn in)."""
+    from ..smile import case_subject
+    from .aha import case_aha
+
+    aha = case_aha(case, septum=septum)
+    return aha.labels, case_subject(case, aha).depth
+
+
+def case_mask_stats(case, septum=None, scar=None) -> dict:
+    """``maskstats.case_stats`` of a case's scar (or ``scar``) on its own AHA segments and wall depth."""
+    from ..maskstats import case_stats
+
+    aha, depth = _heart(case, septum)
+    scar = case.mask("scar") if scar is None else scar
+    return case_stats(scar, case.myocardium, case.masks.get("cavity"), aha, case.geometry, depth=depth)
+
+
+def mask_stats(masks, reference, seed: int = 0, baseline: bool = True) -> dict:
+    """The four realism distances (``maskstats``) of ``masks`` to ``reference``, each a list of ``(case, septum
+    or None)``; and the same for a ball baseline on the masks' own hearts: one ball per mask, clipped to its
+    myocardium, its volume fraction drawn from the reference's (``baselines.sphere_mask``). Returns
+    ``{"masks": ..., "ball": ...}`` (``maskstats.compare`` dicts)."""
+    from ..baselines import sphere_mask
+    from ..maskstats import case_stats, compare
+    from ..progress import track
+
+    def stats(case, aha, depth, scar):
+        return case_stats(scar, case.myocardium, case.masks.get("cavity"), aha, case.geometry, depth=depth)
+
+    ref = [stats(case, *_heart(case, septum), case.mask("scar"))
+           for case, septum in track(reference, stage="measuring the reference")]
+    fractions = [st["volume_fraction"] for st in ref if st["volume_ml"] > 0] or [0.179]
+    rng = np.random.default_rng(int(seed))
+    gen, balls = [], []
+    for case, septum in track(masks, stage="measuring the masks"):
+        aha, depth = _heart(case, septum)
+        gen.append(stats(case, aha, depth, case.mask("scar")))
+        if baseline:
+            volume = float(rng.choice(fractions)) * np.count_nonzero(case.myocardium) * case.geometry.voxel_volume_ml
+            ball, _ = sphere_mask(rng, case.myocardium, case.geometry, volume_ml=volume)
+            balls.append(stats(case, aha, depth, ball))
+    out = {"masks": compare(gen, ref)}
+    if baseline:
+        out["ball"] = compare(balls, ref)
+    return out
+
+
+def learn_smile_priors(cases, source: str = ""):
+    """``smile_priors.SmilePriors`` learned from reference cases (``labels.Case``; those without scar are counted
+    as normal): each scar measured on its own heart's AHA segments and wall depth."""
+    from ..maskstats import case_stats
+    from ..progress import track
+    from ..smile_priors import count_lesions, learn
+
+    stats, lesions, ids = [], [], []
+    for case in track(list(cases), stage="learning SMILE priors"):
+        aha, depth = _heart(case)
+        scar = case.mask("scar")
+        stats.append(case_stats(scar, case.myocardium, case.masks.get("cavity"), aha, case.geometry, depth=depth))
+        lesions.append(count_lesions(scar & case.myocardium))
+        ids.append(case.case_id)
+    try:
+        return learn(stats, lesions, ids, source=source)
+    except ValueError as e:
+        raise InputError(source or "reference", str(e)) from None
