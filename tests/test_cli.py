@@ -120,6 +120,12 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
         assert scar[("Case_P100", method)]["dice"] >= 0.55
         assert (tmp_path / "demo" / scar[("Case_P100", method)]["report"]).stat().st_size > 10000
     assert any(cid.startswith("Phantom_") for cid, _ in scar) and "## Classic scar quantification" in report
+    # are SMILE's masks like real infarcts: on P100's heart against its real scar, beside balls told its size
+    realism = {(r["reference"], r["setting"]): r for r in summary["mask_realism"]}
+    p100 = realism[("Case_P100 (real)", "default, on its own heart")]
+    assert p100["masks"]["cases"] == 10 and p100["masks"]["components_mean"] == 1.0
+    assert p100["masks"]["mean_depth"] < p100["ball"]["mean_depth"]
+    assert "## Are SMILE masks like real infarcts?" in report
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 
 

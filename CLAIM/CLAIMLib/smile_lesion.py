@@ -62,10 +62,11 @@ def widen(allowed: set, available, need_ml: float, segment_ml: dict) -> set:
     return allowed
 
 
-def smooth_texture(rng: np.random.Generator, shape, spacing_zyx, sigma_mm=TEXTURE["sigma_mm"]) -> np.ndarray:
-    """A zero-mean, unit-SD smooth random field (sigma in mm: in plane, through plane)."""
+def smooth_texture(rng: np.random.Generator, shape, spacing_zyx, axis: int = 0,
+                   sigma_mm=TEXTURE["sigma_mm"]) -> np.ndarray:
+    """A zero-mean, unit-SD smooth random field (sigma in mm: in plane, and through plane along ``axis``)."""
     sig_in, sig_through = sigma_mm
-    sigma_px = (sig_through / spacing_zyx[0], sig_in / spacing_zyx[1], sig_in / spacing_zyx[2])
+    sigma_px = tuple((sig_through if a == axis else sig_in) / spacing_zyx[a] for a in range(3))
     field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_px, mode="nearest")
     return (field - field.mean()) / max(float(field.std()), 1e-9)
 
@@ -123,8 +124,9 @@ def pick_seed(rng: np.random.Generator, region: np.ndarray, depth: np.ndarray, s
 def plan_lesions(rng: np.random.Generator, subject, spec, priors=None) -> dict:
     """Where and how large: the total volume, and per lesion a centre segment, its allowed segments and mL.
 
-    Explicit segments bound every lesion; a territory (given, or drawn by infarct prevalence) bounds it unless it
-    is too small for the volume (then the neighbouring segments join); learned priors draw the centre segment."""
+    Explicit segments and a named territory bound every lesion (a drawn volume is then kept to 60% of what they
+    hold; a given one too large is flagged ``capacity_limited``). A territory drawn by infarct prevalence, or the
+    bed of a learned reference case, widens to the neighbouring segments when it is too small for the volume."""
     available = [s for s in range(1, 18) if subject.segment_ml[s] > 0]
     if not available:
         raise ValueError("the myocardium is empty")
@@ -138,6 +140,10 @@ def plan_lesions(rng: np.random.Generator, subject, spec, priors=None) -> dict:
         total, source = drawn["fraction"] * myo_ml, "learned priors"
     else:
         total, source = draw_fraction(rng) * myo_ml, "published infarct sizes"
+    named = bool(spec.segments) or bool(spec.territory and spec.territory.upper() != "RANDOM")
+    if named and spec.volume_ml is None and spec.volume_fraction is None:
+        bed = set(spec.segments) if spec.segments else set(TERRITORIES.get(spec.territory.upper(), ()))
+        total = min(total, 0.6 * sum(subject.segment_ml[s] for s in bed & set(available)))
     n = spec.lesions if spec.lesions is not None else (drawn["lesions"] if drawn is not None else 1)
     shares = rng.dirichlet(np.full(n, 2.0)) if n > 1 else np.ones(1)
     lesions = []
@@ -169,12 +175,17 @@ def plan_lesions(rng: np.random.Generator, subject, spec, priors=None) -> dict:
                 if not bed:
                     raise ValueError(f"no segment of the {territory} territory holds myocardium")
                 centre = priors.draw_centre(rng, sorted(bed)) if priors is not None else int(rng.choice(sorted(bed)))
-            allowed = widen(bed, available, need, subject.segment_ml)
+            allowed = bed if named else widen(bed, available, need, subject.segment_ml)
         lesions.append({"centre_segment": int(centre), "territory": territory, "allowed": sorted(allowed),
-                        "target_ml": need})
+                        "target_ml": need, "fixed": named})
     return {"total_ml": float(total), "fraction": float(total / myo_ml), "volume_source": source,
             "lesions": lesions, "myocardium_ml": myo_ml,
             "depth_target": drawn["mean_depth"] if drawn is not None else None}
+
+
+def _picked(lesion: dict) -> bool:
+    """Was the lesion bounded by picked segments (seeded in their middle) rather than a territory?"""
+    return lesion["fixed"] and lesion["territory"] is None
 
 
 def _central_segment(segments: set) -> int:
@@ -197,8 +208,8 @@ def grow(rng: np.random.Generator, subject, plan: dict, depth_cost=None, depth_t
         allowed = myo & np.isin(aha, segments)
         want = int(round(lesion["target_ml"] / vox))
         seed = pick_seed(rng, allowed & (aha == lesion["centre_segment"]), depth, spacing,
-                         central=lesion["territory"] is None and len(segments) > 1 and not records)
-        texture = smooth_texture(rng, myo.shape, spacing)
+                         central=bool(_picked(lesion)) and len(segments) > 1 and not records)
+        texture = smooth_texture(rng, myo.shape, spacing, subject.axis)
         k = float(np.exp(rng.uniform(*np.log(DEPTH_COST)))) if depth_cost is None else float(depth_cost)
         for _ in range(4):  # a bed the wavefront cannot reach all of (a gap in the wall) widens when it may
             allowed = myo & np.isin(aha, segments)
@@ -207,7 +218,7 @@ def grow(rng: np.random.Generator, subject, plan: dict, depth_cost=None, depth_t
                 k = _match_depth(allowed, depth, seed, spacing, texture, goal, depth_target)
             arrival = wavefront_order(allowed, depth, seed, spacing, k, texture)
             reachable = int(np.count_nonzero(np.isfinite(arrival)))
-            if reachable >= want / MAX_FILL or lesion["territory"] is None:  # explicit segments stay as given
+            if reachable >= want / MAX_FILL or lesion["fixed"]:  # picked segments and named territories stay
                 break
             wider = sorted(set(segments) | (set().union(*(ADJACENCY[s] for s in segments)) & set(available)))
             if wider == segments:
