@@ -118,7 +118,7 @@ class SMILEMaskEditorTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         selftest.runAll(self, (self.test_InputsFromLabelmap, self.test_GenerateAndRegenerate,
-                               self.test_WidgetEndToEnd))
+                               self.test_WavefrontFromPriors, self.test_WidgetEndToEnd))
 
     def _logic(self):
         if dependencies.missing("core") and selftest.inSlicerApplication():
@@ -157,6 +157,32 @@ class SMILEMaskEditorTest(ScriptedLoadableModuleTest):
         second = mrml.segment_masks(node, volume)
         self.assertFalse(np.array_equal(first["Scar"], second["Scar"]))
         self.assertLess(logic.lastRecord["seconds"]["mask"], 5.0)
+
+    def test_WavefrontFromPriors(self):
+        """The default mask (one wavefront lesion) drawn from priors learned on phantom scars: one 3D piece."""
+        import tempfile
+        from pathlib import Path
+
+        import numpy as np
+        from scipy import ndimage
+
+        from CLAIMLib.io import write_json
+        from CLAIMLib.phantom import generate_cohort
+        from CLAIMLib.workflows.masks import learn_smile_priors
+        from CLAIMSlicerLib import mrml
+
+        logic = self._logic()
+        volume, labels, _ = logic.addPhantomCase(seed=6)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "priors.json"
+            reference = [p.to_case() for p in generate_cohort(4, seed=8, normal_fraction=0.0)]
+            write_json(path, learn_smile_priors(reference).to_dict())
+            node = logic.generateMask(volume, labels, seed=3, priors=str(path))
+        masks = mrml.segment_masks(node, volume)
+        scar = masks["Scar"] | masks["MVO"]
+        self.assertEqual(ndimage.label(scar, np.ones((3, 3, 3), bool))[1], 1)
+        self.assertEqual(logic.lastRecord["pattern"], "wavefront")
+        self.assertEqual(logic.lastRecord["volume_source"], "learned priors")
 
     def test_WidgetEndToEnd(self):
         """The panel: load the sample phantom, click segments on the picker, generate, regenerate with a new seed."""
