@@ -1,16 +1,21 @@
 """SMILE: scar masks guided by clinical knowledge (CLAIM, Ramzan et al. 2025), done right.
 
+The default mask is one infarct-like lesion grown as an ischaemic wavefront (``smile_lesion``): one 3D piece,
+sized as a fraction of the subject's LV myocardium drawn from published infarct sizes, subendocardial when small
+and transmural in its core when large. This module holds the subject (wall depth, chords), the spec, and the
+per-segment textured patterns, which stay available explicitly:
+
 1. **Segments**: adjacent AHA segments chosen at random (any of the 17, rings spanned), given explicitly, or grown
    inside a coronary territory (LAD, RCA, LCX).
-2. **Volume** in mL, in total or per segment: drawn from a range sized from EMIDEC (23.68 +- 15.81 mL per case) or
-   given. A search on the threshold of the texture makes every segment hit its target (never a saturating
-   porosity); a target larger than 90% of what the segment can hold is lowered and flagged.
+2. **Volume** in mL, in total or per segment, or drawn (a fraction of the heart, as above). A search on the
+   threshold of the texture makes every segment hit its target (never a saturating porosity); a target larger
+   than 90% of what the segment can hold is lowered and flagged.
 3. **Texture**: a smoothed random field (anisotropic sigmas in mm, in plane and through plane) thresholded to a
    porosity, then erosion with a random kernel (1x1 to 7x7 in plane), hole filling, Gaussian smoothing, removal of
    isolated bits, and intersection with the myocardium.
 4. **Transmurality** on the normalised wall depth (0 endocardium, 1 epicardium), chord by chord:
-   ``subendocardial:e`` (from the endocardium to depth <= e, like an ischaemic wavefront), ``transmural``,
-   ``midwall`` (0.25-0.75) and ``epicardial:e`` (from the epicardium inward, non-ischaemic).
+   ``subendocardial:e`` (from the endocardium to depth <= e), ``transmural``, ``midwall`` (0.25-0.75) and
+   ``epicardial:e`` (from the epicardium inward, non-ischaemic).
 5. **MVO**: optionally a dark core in the deepest, most central part of a large scar (EMIDEC label 4).
 
 All randomness comes from the ``numpy.random.Generator`` passed in: same seed, same mask.

@@ -83,9 +83,12 @@ def _add_subject_parsers(sub) -> None:
     p.set_defaults(func=cmd_bullseye)
 
     p = sub.add_parser("smile", help="clinically guided scar masks on a subject's AHA segments (SMILE)",
-                       description="Grow textured scar masks inside chosen AHA segments, with a volume in mL and a "
-                                   "transmurality pattern. Writes a label map (1 cavity, 2 myocardium, 3 scar, "
-                                   "4 MVO) and a JSON sidecar per mask. An existing scar becomes myocardium.")
+                       description="Grow scar masks on a subject's AHA segments. By default one infarct-like "
+                                   "lesion (a wavefront: subendocardial when small, transmural in its core when "
+                                   "large) sized as a fraction of the LV myocardium from published infarct sizes; "
+                                   "or textured scar per segment with an explicit --transmurality pattern. Writes "
+                                   "a label map (1 cavity, 2 myocardium, 3 scar, 4 MVO) and a JSON sidecar per "
+                                   "mask. An existing scar becomes myocardium.")
     add_subject_arguments(p, "the subject's label map (myocardium, cavity)", method=False)
     p.add_argument("--out", type=Path, required=True, help="output mask (.nii.gz ...); with --count N, numbered")
     add_smile_arguments(p)
