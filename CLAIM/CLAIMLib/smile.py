@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from .aha import aha_segments
+from .smile_lesion import grow, lesion_record, plan_lesions, total_volume
 from .smile_segments import (ADJACENCY, TERRITORY_PREVALENCE, grow_segments, is_connected,  # noqa: F401
                              select_segments)
 
@@ -259,7 +260,7 @@ def make_plan(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> Pl
             raise ValueError(f"segments {sorted(spec.volume_ml)} hold no myocardium in this subject")
         return Plan(segments, pattern, extent, targets, sum(targets.values()))
     drawn = spec.volume_ml is None
-    total = float(spec.volume_ml) if not drawn else _drawn_total(rng, subject, spec)
+    total = total_volume(rng, spec, float(sum(subject.segment_ml.values())))[0]
     # Random segments: as many as a scar of this volume fills to a plausible 15-45% (a big infarct spans more
     # segments), within the limit.
     mean_ml = float(np.mean([subject.segment_ml[s] for s in available]))
@@ -276,18 +277,6 @@ def make_plan(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> Pl
     weights = np.array([capacity[k] for k in present]) * rng.uniform(0.6, 1.4, len(present))
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(present), 1 / len(present))
     return Plan(segments, pattern, extent, {k: total * w for k, w in zip(present, weights)}, total)
-
-
-def _drawn_total(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> float:
-    """A total volume (mL) when none is given: a fraction of the LV myocardium (given, from the priors, or drawn
-    from published infarct sizes), or uniform in ``volume_range_ml``."""
-    from .smile_lesion import draw_fraction
-
-    if spec.volume_range_ml is not None:
-        return float(rng.uniform(*spec.volume_range_ml))
-    fraction = spec.volume_fraction if spec.volume_fraction is not None else \
-        spec.priors.draw_case(rng)["fraction"] if spec.priors is not None else draw_fraction(rng)
-    return float(fraction) * float(sum(subject.segment_ml.values()))
 
 
 def _pattern_share(pattern: str, extent: float) -> float:
@@ -312,8 +301,6 @@ def generate(rng: np.random.Generator, subject: Subject, spec: SmileSpec = Smile
 
 
 def _generate_wavefront(rng: np.random.Generator, subject: Subject, spec: SmileSpec) -> SmileResult:
-    from .smile_lesion import grow, lesion_record, plan_lesions
-
     plan = plan_lesions(rng, subject, spec, spec.priors)
     scar, lesions = grow(rng, subject, plan, depth_target=plan.get("depth_target"))
     mvo = mvo_core(rng, scar, subject) if spec.mvo and scar.any() else np.zeros_like(scar)

@@ -35,6 +35,22 @@ def draw_fraction(rng: np.random.Generator, prior: dict = INFARCT_FRACTION) -> f
     return float(np.clip(f, p["low"], p["high"]))
 
 
+def total_volume(rng: np.random.Generator, spec, myocardium_ml: float, drawn: dict | None = None) -> tuple:
+    """(mL, where it came from) of a mask: given in mL or as a fraction of the myocardium, uniform in a given mL
+    range, from a reference case drawn from the priors (``drawn``, or drawn here), or from published sizes."""
+    if spec.volume_ml is not None:
+        return float(spec.volume_ml), "given mL"
+    if spec.volume_fraction is not None:
+        return float(spec.volume_fraction) * myocardium_ml, "given fraction"
+    if spec.volume_range_ml is not None:
+        return float(rng.uniform(*spec.volume_range_ml)), "given mL range"
+    if drawn is None and spec.priors is not None:
+        drawn = spec.priors.draw_case(rng)
+    if drawn is not None:
+        return drawn["fraction"] * myocardium_ml, "learned priors"
+    return draw_fraction(rng) * myocardium_ml, "published infarct sizes"
+
+
 def territory_segments(name: str, available) -> set:
     return set(TERRITORIES[name]) & set(available)
 
@@ -132,14 +148,7 @@ def plan_lesions(rng: np.random.Generator, subject, spec, priors=None) -> dict:
         raise ValueError("the myocardium is empty")
     myo_ml = float(sum(subject.segment_ml.values()))
     drawn = priors.draw_case(rng) if priors is not None else None
-    if spec.volume_ml is not None:
-        total, source = float(spec.volume_ml), "given mL"
-    elif spec.volume_fraction is not None:
-        total, source = float(spec.volume_fraction) * myo_ml, "given fraction"
-    elif drawn is not None:
-        total, source = drawn["fraction"] * myo_ml, "learned priors"
-    else:
-        total, source = draw_fraction(rng) * myo_ml, "published infarct sizes"
+    total, source = total_volume(rng, spec, myo_ml, drawn)
     named = bool(spec.segments) or bool(spec.territory and spec.territory.upper() != "RANDOM")
     if named and spec.volume_ml is None and spec.volume_fraction is None:
         bed = set(spec.segments) if spec.segments else set(TERRITORIES.get(spec.territory.upper(), ()))
@@ -208,7 +217,7 @@ def grow(rng: np.random.Generator, subject, plan: dict, depth_cost=None, depth_t
         allowed = myo & np.isin(aha, segments)
         want = int(round(lesion["target_ml"] / vox))
         seed = pick_seed(rng, allowed & (aha == lesion["centre_segment"]), depth, spacing,
-                         central=bool(_picked(lesion)) and len(segments) > 1 and not records)
+                         central=_picked(lesion) and len(segments) > 1 and not records)
         texture = smooth_texture(rng, myo.shape, spacing, subject.axis)
         k = float(np.exp(rng.uniform(*np.log(DEPTH_COST)))) if depth_cost is None else float(depth_cost)
         for _ in range(4):  # a bed the wavefront cannot reach all of (a gap in the wall) widens when it may
