@@ -67,8 +67,8 @@ class CLAIMParameterNode:
     # synthesis
     scarMask: Optional[Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]]
     checkpoint: pathlib.Path
-    sampler: Annotated[str, Choice(["ddim", "repaint"])] = "ddim"
-    steps: Annotated[int, WithinRange(1, 50)] = 50
+    sampler: Annotated[str, Choice(["dpm", "ddim", "repaint"])] = "dpm"
+    steps: Annotated[int, WithinRange(0, 50)] = 0  # 0: the sampler's default (dpm 5, ddim 50)
     brightness: Annotated[float, WithinRange(0.0, 10.0)] = 0.0  # 0: a histogram drawn from the training scars
     synthesisSeed: Annotated[int, WithinRange(0, 999999)] = 0
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"

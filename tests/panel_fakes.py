@@ -190,7 +190,7 @@ class FakeCLAIMLogic(FakeLogic):
         return CommandJob(self.argv or ["claim", title], [], lambda: self.scene.AddNewNodeByClass(nodeClass, name),
                           work, title)
 
-    def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler="ddim", steps=50, seed=0,
+    def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler="dpm", steps=0, seed=0,
                           brightness=None, device=None, scheme=None):
         self._call("synthesizeCommand", volumeNode, labelNode, maskNode, checkpoint, sampler, steps, seed,
                    brightness, device, scheme)

@@ -126,6 +126,15 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
     assert p100["masks"]["cases"] == 10 and p100["masks"]["components_mean"] == 1.0
     assert p100["masks"]["mean_depth"] < p100["ball"]["mean_depth"]
     assert "## Are SMILE masks like real infarcts?" in report
+    # synthesis fidelity on the phantoms and on P100: the table, the figure, and the fills' known failings
+    fid = summary["synthesis_fidelity"]
+    assert set(fid) == {"phantoms (training cases)", "EMIDEC"} and fid["EMIDEC"]["cases"] == ["Case_P100"]
+    for row in fid.values():
+        assert (tmp_path / "demo" / row["folder"] / "fidelity.png").stat().st_size > 10000
+        pool = row["pooled"]
+        assert pool["remote_fill"]["scar_cnr_error"] > pool["generator_own"]["scar_cnr_error"]
+        assert pool["mean_fill"]["texture_error"] > pool["generator_own"]["texture_error"]
+    assert "## Synthesis fidelity" in report
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 
 

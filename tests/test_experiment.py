@@ -77,3 +77,24 @@ def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
     r = _run("experiment", "--pathological", out / "phantom" / "pathological", "--normal",
              out / "phantom" / "pathological", "--diffusion", tiny_run[0], "--out", tmp_path / "new")
     assert r.returncode == 2 and "also among the pathological cases" in r.stderr
+
+
+def test_no_qc_twins_make_ungated_cohorts(tiny_run, tmp_path):
+    """A ``-noqc`` twin setting trains on the same synthetic cohort made without the quality gate: both cohorts are
+    made, the gated one records its acceptance, the twin none, and table.md reports both."""
+    from CLAIMLib.phantom import generate_cohort
+    from CLAIMLib.workflows.experiment import (PAPER_NAMES, ExperimentOptions, _members, _qc_lines, make_synthetic,
+                                               parse_settings)
+
+    assert parse_settings("P+N1-noqc,P+N2") == ("P+N1-noqc", "P+N2") and PAPER_NAMES["P+N1-noqc"] == "P+N' (no QC)"
+    normals = {p.case_id: (None, p.to_case()) for p in generate_cohort(1, seed=21, normal_fraction=1.0)}
+    split = {"train_N": list(normals), "train_P": [], "test_N": [], "test_P": []}
+    options = ExperimentOptions(settings=("P+N1", "P+N1-noqc"), synthesis={"sampler": "dpm", "steps": 3})
+    make_synthetic(tmp_path, split, {}, normals, tiny_run[0], options)
+    gated = json.loads((tmp_path / "synthetic" / "N" / "synthesis.json").read_text())
+    plain = json.loads((tmp_path / "synthetic" / "N-noqc" / "synthesis.json").read_text())
+    assert gated["qc"]["samples"] >= 5 and plain["qc"] is None and len(plain["cases"]) == len(gated["cases"]) == 5
+    assert [c.case_id for c in _members(tmp_path, split, {}, "N1-noqc")] == plain["cases"][:2]
+    lines = _qc_lines(tmp_path)
+    assert any("quality gate accepted" in line for line in lines)
+    assert any("N-noqc: made without the quality gate" in line for line in lines)

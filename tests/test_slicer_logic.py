@@ -367,7 +367,7 @@ def test_synthesis_in_process_changes_only_the_mask(synthesis_case):
     assert changed.any() and not (changed & ~scar).any()
     assert image[scar].mean() > before[scar].mean()  # scar is bright on LGE
     record = mrml.get_record(out)
-    assert record["slices"] >= 1 and record["sampler"] == "ddim"
+    assert record["slices"] >= 1 and record["sampler"] == "dpm"
 
 
 def test_synthesis_command_runs_the_cli_and_matches(synthesis_case):

@@ -121,3 +121,34 @@ def realism_montage(cases: list[Case], path, title: str = "Phantom and real LGE 
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return measured
+
+
+def fidelity_figure(panels: list[dict], path, titles: dict, limit: float = 6.0) -> None:
+    """One row per case (``workflows.fidelity`` panels): the real scar slice, then each repainting and its
+    difference from the real image in CNR units (remote SDs, clipped to +-``limit``); the scar's outline on every
+    image, all at the real slice's window."""
+    methods = [m for m in titles if any(m in p["images"] for p in panels)]
+    ncol = 1 + 2 * len(methods)
+    fig, axes = plt.subplots(len(panels), ncol, figsize=(2.1 * ncol, 2.3 * max(len(panels), 1)), squeeze=False)
+    for row, p in zip(axes, panels):
+        ys, xs = _crop_box(p["myocardium"][None])
+        real = p["real"][ys, xs]
+        lo, hi = float(np.percentile(real, 1)), float(np.percentile(real, 99.5))
+        sd = p["remote"][1]
+        pairs = [("real", real, None)] + [(m, p["images"][m][ys, xs], (p["images"][m][ys, xs] - real) / sd)
+                                          for m in methods]
+        cells = []
+        for name, image, diff in pairs:
+            cells.append((f"{p['case_id']}: real" if name == "real" else titles[name], image, "gray", lo, hi))
+            if diff is not None:
+                cells.append(("difference (SD)", diff, "RdBu_r", -limit, limit))
+        for ax, (title, image, cmap, vmin, vmax) in zip(row, cells):
+            ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.contour(p["scar"][ys, xs].astype(float), levels=[0.5], colors="#fec44f", linewidths=0.6)
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.suptitle("Real scars and their repaintings (difference: repainted - real, in remote SDs)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

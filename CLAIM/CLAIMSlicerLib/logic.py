@@ -278,7 +278,7 @@ class CLAIMLogic(CaseNodeLogic):
         mrml.set_record(node, record)
         return node
 
-    def synthesize(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "ddim", steps: int = 50,
+    def synthesize(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "dpm", steps: int = 0,
                    seed: int = 0, brightness: float | None = None, device: str | None = None,
                    scheme: str | None = None):
         """Paint scar texture under the mask with the diffusion model, in this process
@@ -292,7 +292,7 @@ class CLAIMLogic(CaseNodeLogic):
         return self._addSyntheticVolume(volumeNode, syn.image, {"model": str(checkpoint), "mask": maskNode.GetName(),
                                                                 **syn.record})
 
-    def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "ddim", steps: int = 50,
+    def synthesizeCommand(self, volumeNode, labelNode, maskNode, checkpoint, sampler: str = "dpm", steps: int = 0,
                           seed: int = 0, brightness: float | None = None, device: str | None = None,
                           scheme: str | None = None) -> CommandJob:
         """The same as ``synthesize`` as a child-process job: ``claim synthesize`` on temporary files."""
@@ -301,7 +301,7 @@ class CLAIMLogic(CaseNodeLogic):
         from CLAIMLib.labels import EMIDEC
 
         case, scar, mvo = self._synthesisInputs(volumeNode, labelNode, maskNode, scheme)
-        self._synthesisOptions(sampler, steps, brightness)  # bad options fail here, before any process starts
+        options = self._synthesisOptions(sampler, steps, brightness)  # bad options fail here, before any process
         resolve_checkpoint(checkpoint)
         work = temporary_folder("claim-synthesis-")
         try:
@@ -315,7 +315,7 @@ class CLAIMLogic(CaseNodeLogic):
         out = work / "synthetic.nrrd"
         argv = claim_argv("synthesize", "--image", work / "image.nrrd", "--labels", work / "labels.nrrd",
                           "--mask", work / "mask.nrrd", "--model", Path(checkpoint), "--out", out,
-                          "--sampler", sampler, "--steps", int(steps), "--seed", int(seed),
+                          "--sampler", sampler, "--steps", int(options["steps"]), "--seed", int(seed),
                           *(["--brightness", float(brightness)] if brightness else []),
                           *(["--device", _device(device)] if _device(device) else []))
         mask_name, dtype = maskNode.GetName(), case.image.dtype

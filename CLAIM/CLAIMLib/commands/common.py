@@ -52,16 +52,22 @@ def add_smile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
 
 
+def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", default="dpm", help="dpm (default: DPM-Solver++, 5 network calls), ddim (<= 50) "
+                                                    "or repaint (the paper's RePaint, 1480 at 5/5)")
+    p.add_argument("--steps", type=int, help="network calls of dpm or ddim, 1-50 (default: dpm 5, ddim 50)")
+
+
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="generator checkpoint (checkpoint.pt or its run folder)")
-    p.add_argument("--sampler", default="ddim", help="ddim (default, <= 50 network calls) or repaint")
-    p.add_argument("--steps", type=int, help="DDIM steps (default 50)")
+    add_sampler_arguments(p)
     p.add_argument("--jump", type=int, default=5, help="RePaint jump length (default 5)")
     p.add_argument("--resample", type=int, default=5, help="RePaint resamplings per jump (default 5)")
     p.add_argument("--brightness", type=float, help="scar brightness relative to the blood pool (default: a "
                                                     "histogram drawn from the training scars)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
+    p.add_argument("--eager", action="store_true", help="on a GPU, sample without torch.compile and CUDA graphs")
     p.add_argument("--scheme", help="label scheme (default: detected)")
 
 

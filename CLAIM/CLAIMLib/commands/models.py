@@ -17,7 +17,7 @@ from .common import check_fold, check_folder_target, check_suffix, same_grid, sc
 def add_parsers(sub) -> None:
     from .model_parsers import add_diffusion_parsers, add_joint_parsers, add_segmentation_parsers
 
-    add_diffusion_parsers(sub, cmd_train_diffusion, cmd_synthesize, cmd_synthesize_dataset)
+    add_diffusion_parsers(sub, cmd_train_diffusion, cmd_synthesize, cmd_synthesize_dataset, cmd_evaluate_synthesis)
     add_segmentation_parsers(sub, cmd_export_nnunet, cmd_train_seg, cmd_segment, cmd_evaluate)
     add_joint_parsers(sub, cmd_experiment, cmd_train_joint)
 
@@ -59,7 +59,7 @@ def cmd_synthesize(args) -> int:
     same_grid(geometry, case, args.mask)
     scar, mvo = scar_from_labels(array, geometry, file_scheme, args.mask)
     check_scar_mask(scar, case.myocardium, args.mask)
-    bundle = load_generator(args.model, args.device)
+    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
     syn = synthesize_case(bundle, case, scar, mvo, seed=args.seed, **options)
     out = Path(args.out)
     labels_out = Path(args.out_labels) if args.out_labels else out.with_name(f"{stem(out)}_labels{volume_suffix(out)}")
@@ -84,15 +84,51 @@ def cmd_synthesize_dataset(args) -> int:
     options = synthesis_options(args)
     if args.per_case < 1:
         raise InputError("--per-case", f"must be at least 1 (got {args.per_case})")
+    if not 1 <= args.qc_tries <= 20:
+        raise InputError("--qc-tries", f"must lie in 1-20 (got {args.qc_tries})")
     spec = smile_spec(args)
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
     cases = [load_case(f, scheme_of(args)) for f in files]  # check everything before writing anything
-    bundle = load_generator(args.model, args.device)
-    made = synthesize_cohort(cases, bundle, args.per_case, Path(args.out), np.random.default_rng(args.seed), spec,
-                             **options)
-    print(f"wrote {len(made)} synthetic cases ({args.per_case} per case, {len(cases)} cases) to {args.out}")
+    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
+    summary = synthesize_cohort(cases, bundle, args.per_case, Path(args.out), np.random.default_rng(args.seed),
+                                spec, qc=args.qc, max_tries=args.qc_tries, **options)
+    print(f"wrote {len(summary['cases'])} synthetic cases ({args.per_case} per case, {len(cases)} cases) to "
+          f"{args.out}")
+    if summary["qc"]:
+        q = summary["qc"]
+        why = ", ".join(f"{k} {v}" for k, v in q["rejections"].items()) or "none rejected"
+        print(f"quality gate: {q['accepted']} of {q['samples']} samples accepted ({100 * q['acceptance_rate']:.0f}%;"
+              f" {why})")
+        if q["kept_after_failing"]:
+            print(f"claim: warning: {len(q['kept_after_failing'])} cases kept after failing the gate "
+                  f"{q['max_tries']} times: {', '.join(q['kept_after_failing'])}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate_synthesis(args) -> int:
+    from ..diffusion.sample import load_generator
+    from ..io import discover_cases, load_case
+    from ..workflows.fidelity import evaluate_synthesis, format_fidelity, write_fidelity
+
+    options = synthesis_options(args)
+    if args.out is not None:
+        check_folder_target(args.out)
+    files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
+    if not files:
+        raise InputError(args.cases, "holds no case with an image and labels")
+    cases = [load_case(f, scheme_of(args)) for f in files]
+    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
+    result = evaluate_synthesis(bundle, cases, seed=args.seed, **options)
+    print(f"synthesis fidelity on {result['pooled']['generator']['cases']} cases ({options['sampler']}, "
+          f"{options['steps'] if options['sampler'] != 'repaint' else 'RePaint'}); median |error| over cases, "
+          "in remote-myocardium SDs:")
+    print(format_fidelity(result))
+    if result["skipped"]:
+        print(f"claim: warning: skipped (no scar): {', '.join(result['skipped'])}", file=sys.stderr)
+    if args.out is not None:
+        print(f"wrote {write_fidelity(result, args.out)}")
     return 0
 
 
@@ -299,6 +335,7 @@ def _experiment_inputs(args):
 
 def cmd_experiment(args) -> int:
     from ..diffusion.sample import check_sampler
+    from ..diffusion.sample import DEFAULT_STEPS
     from ..workflows.experiment import ExperimentOptions, parse_settings, run_experiment
 
     settings = parse_settings(args.settings)
@@ -306,15 +343,18 @@ def cmd_experiment(args) -> int:
     if not 0 < args.test_fraction < 1:
         raise InputError("--test-fraction", f"must lie between 0 and 1 (got {args.test_fraction})")
     check_sampler(args.sampler, args.steps)
-    if not 1 <= args.dataset_id <= 1000 - 4:
-        raise InputError("--dataset-id", f"use 1-996 (got {args.dataset_id})")
+    from ..workflows.experiment import SETTINGS
+
+    if not 1 <= args.dataset_id <= 1000 - len(SETTINGS):
+        raise InputError("--dataset-id", f"use 1-{1000 - len(SETTINGS)} (got {args.dataset_id})")
     spec = smile_spec(args)
     pathological, normal, generator = _experiment_inputs(args)
     options = ExperimentOptions(
         settings=settings, test_fraction=args.test_fraction, seed=args.seed,
         trainer=args.trainer or ("nnUNetTrainerCLAIMExperiment" if args.quick else "nnUNetTrainer"),
         configuration=args.config, fold=args.fold, first_dataset_id=args.dataset_id, device=args.device,
-        spec=spec, synthesis={"sampler": args.sampler, "steps": args.steps or 50})
+        spec=spec, synthesis={"sampler": args.sampler, "steps": args.steps or DEFAULT_STEPS[args.sampler]},
+        qc=not args.no_qc)
     t = time.perf_counter()
     out = Path(args.out)
     result = run_experiment(pathological, normal, generator, out, options, scheme_of(args))

@@ -85,6 +85,20 @@ def histogram(values: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
     return (h / max(h.sum(), 1)).astype(np.float32)
 
 
+def lesion_measures(image: np.ndarray, scar: np.ndarray, myocardium: np.ndarray) -> tuple:
+    """A crop's scar brightness over remote myocardium (mean difference) and scar texture (mean |in-plane
+    neighbour difference|), in [-1, 1] units; None for each where the crop holds too little scar or remote. The
+    training bank records their range over the training slices, the quality gate checks synthetic crops against
+    it."""
+    from ..lgestats import neighbour_differences
+
+    scar, remote = scar > 0, (myocardium > 0) & ~(scar > 0)
+    if scar.sum() <= 3 or remote.sum() <= 3:
+        return None, None
+    diffs = neighbour_differences(image[None], scar[None])
+    return float(image[scar].mean() - image[remote].mean()), float(diffs.mean()) if len(diffs) >= 4 else None
+
+
 def gaussian_histogram(mean: float, std: float, bins: int = HIST_BINS) -> np.ndarray:
     centres = np.linspace(-1 + 1 / bins, 1 - 1 / bins, bins)
     h = np.exp(-0.5 * ((centres - mean) / max(std, 1e-3)) ** 2)

@@ -24,7 +24,7 @@ from ..devices import resolve_device
 from ..errors import InputError
 from ..io import atomic_path, discover_cases, load_case, write_json
 from ..progress import track
-from .data import Slices, case_slices, concat, random_flips
+from .data import Slices, case_slices, concat, lesion_measures, random_flips
 from .model import build_model, build_schedulers, count_parameters, ema_update, get_config, make_ema
 
 CHECKPOINT = "checkpoint.pt"
@@ -51,13 +51,14 @@ def histogram_bank(data: Slices) -> dict:
     ok = ~np.isnan(data.hist).any(axis=1)
     lesion = (data.scar + data.mvo) > 0
     stds = [float(img[m].std()) for img, m in zip(data.image, lesion) if m.sum() > 3]
-    ratios = []
-    for img, sc, myo in zip(data.image, data.scar, data.myocardium):
-        remote = (myo > 0) & (sc == 0)
-        if sc.sum() > 3 and remote.sum() > 3:
-            ratios.append(float(img[sc > 0].mean() - img[remote].mean()))
+    measures = [lesion_measures(img, sc, myo) for img, sc, myo in zip(data.image, data.scar, data.myocardium)]
+    ratios = [b for b, _ in measures if b is not None]
+    rough = [t for _, t in measures if t is not None]
+    span = lambda v: np.percentile(v, [1, 99]).tolist() if v else None  # noqa: E731
     return {"hist": data.hist[ok].tolist(), "scar_std_norm": float(np.mean(stds)) if stds else 0.15,
-            "scar_minus_remote_norm": float(np.mean(ratios)) if ratios else 0.0}
+            "scar_minus_remote_norm": float(np.mean(ratios)) if ratios else 0.0,
+            # the quality gate's ranges (fidelity.training_range): brightness over remote, and texture
+            "scar_minus_remote_range_norm": span(ratios), "scar_roughness_range_norm": span(rough)}
 
 
 def lesion_loss(eps, noise, scar, mvo):

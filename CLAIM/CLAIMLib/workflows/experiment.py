@@ -33,14 +33,25 @@ from ..progress import emit
 from ..smile import SmileSpec
 from ..segmentation.metrics import METRICS
 
-SETTINGS = {"P": ("P",), "P+N1": ("P", "N1"), "P+N2": ("P", "N2"), "P+P1+N2": ("P", "P1", "N2")}
+PAPER_SETTINGS = {"P": ("P",), "P+N1": ("P", "N1"), "P+N2": ("P", "N2"), "P+P1+N2": ("P", "P1", "N2")}
+NO_QC = "-noqc"  # a setting's twin trained on synthetic cases made without the quality gate (first draws kept)
+SETTINGS = {**PAPER_SETTINGS, **{s + NO_QC: tuple(p if p == "P" else p + NO_QC for p in parts)
+                                 for s, parts in PAPER_SETTINGS.items() if s != "P"}}
 PAPER_NAMES = {"P": "P", "P+N1": "P+N'", "P+N2": "P+N''", "P+P1+N2": "P+P'+N''"}
+PAPER_NAMES.update({s + NO_QC: PAPER_NAMES[s] + " (no QC)" for s in PAPER_SETTINGS if s != "P"})
 PER_CASE = {"N1": 2, "N2": 5, "P1": 1}  # synthetic cases per source case
+
+
+def _group(part: str) -> tuple[str, str, bool]:
+    """A setting's part -> (its synthetic folder name, its PER_CASE key, made with the quality gate)."""
+    base = part.removesuffix(NO_QC)
+    gated = not part.endswith(NO_QC)
+    return ("N" if base.startswith("N") else "P1") + ("" if gated else NO_QC), base, gated
 
 
 @dataclass
 class ExperimentOptions:
-    settings: tuple = tuple(SETTINGS)
+    settings: tuple = tuple(PAPER_SETTINGS)
     test_fraction: float = 0.15
     seed: int = 0
     trainer: str = "nnUNetTrainer"
@@ -49,7 +60,8 @@ class ExperimentOptions:
     first_dataset_id: int = 700
     device: str | None = None
     spec: SmileSpec = field(default_factory=SmileSpec)
-    synthesis: dict = field(default_factory=lambda: {"sampler": "ddim", "steps": 50})
+    synthesis: dict = field(default_factory=lambda: {"sampler": "dpm", "steps": None})  # None: sampler default
+    qc: bool = True  # the synthesis quality gate (workflows.synthesis.qc_check)
 
 
 def parse_settings(text: str) -> tuple:
@@ -146,24 +158,28 @@ def _generator_path(generator, out: Path, split: dict, P: dict):
 
 
 def make_synthetic(out: Path, split: dict, P: dict, N: dict, generator, options: ExperimentOptions) -> None:
-    """The synthetic cohorts the settings need, each made once: N'' (whose first draws are N') and P'."""
+    """The synthetic cohorts the settings need, each made once: N'' (whose first draws are N') and P', through the
+    quality gate (unless ``options.qc`` is off), and for ``-noqc`` twins the same without it."""
     from ..diffusion.sample import load_generator
     from .synthesis import synthesize_cohort
 
     needed = {part for s in options.settings for part in SETTINGS[s]} - {"P"}
-    # N' is the first draws of N'': all of N'' is made whenever either is asked for, so the two always nest
-    n_draws = PER_CASE["N2"] if any(k.startswith("N") for k in needed) else 0
-    rng = np.random.default_rng([options.seed, 1])
     bundle = None
-    for group, ids, source, count in (("N", split["train_N"], N, n_draws),
-                                      ("P1", split["train_P"], P, PER_CASE["P1"] if "P1" in needed else 0)):
-        folder = out / "synthetic" / group
-        if count == 0 or not ids or folder.is_dir():
-            continue
-        bundle = bundle or load_generator(generator, options.device)
-        with atomic_dir(folder) as tmp:
-            synthesize_cohort([source[cid][1] for cid in ids], bundle, count, tmp, rng, options.spec,
-                              stage=f"synthesising {group}", **options.synthesis)
+    for gated in (True, False):
+        rng = np.random.default_rng([options.seed, 1])  # a twin's draws are the gated set's, except those redrawn
+        # N' is the first draws of N'': all of N'' is made whenever either is asked for, so the two always nest
+        wants = {_group(p)[1] for p in needed if _group(p)[2] == gated}
+        n_draws = PER_CASE["N2"] if any(k.startswith("N") for k in wants) else 0
+        for group, ids, source, count in (("N", split["train_N"], N, n_draws),
+                                          ("P1", split["train_P"], P, PER_CASE["P1"] if "P1" in wants else 0)):
+            folder = out / "synthetic" / (group + ("" if gated else NO_QC))
+            if count == 0 or not ids or folder.is_dir():
+                continue
+            bundle = bundle or load_generator(generator, options.device)
+            with atomic_dir(folder) as tmp:
+                synthesize_cohort([source[cid][1] for cid in ids], bundle, count, tmp, rng, options.spec,
+                                  stage=f"synthesising {folder.name}", qc=options.qc and gated,
+                                  **options.synthesis)
 
 
 def _members(out: Path, split: dict, P: dict, part: str) -> list:
@@ -172,9 +188,10 @@ def _members(out: Path, split: dict, P: dict, part: str) -> list:
 
     if part == "P":
         return [P[c][1] for c in split["train_P"]]
-    folder = out / "synthetic" / ("N" if part.startswith("N") else "P1")
-    ids = split["train_N"] if part.startswith("N") else split["train_P"]
-    names = [synthetic_id(c, i) for c in ids for i in range(PER_CASE[part])]
+    name, key, _ = _group(part)
+    folder = out / "synthetic" / name
+    ids = split["train_N"] if key.startswith("N") else split["train_P"]
+    names = [synthetic_id(c, i) for c in ids for i in range(PER_CASE[key])]
     found = {f.case_id: f for f in discover_cases(folder)} if folder.is_dir() else {}
     missing = [n for n in names if n not in found]
     if missing:
@@ -306,6 +323,7 @@ def _write_results(out: Path, settings, results, per_case, tables, truths, split
                      f"{_fmt(a, 'volume_error_ml', 2)} |")
     lines += ["", "Per-segment scar volume on the pathological test cases: `bullseye.png` (ground truth, each "
                   "setting's prediction, and prediction - truth). Per case: `per_case.csv`.", ""]
+    lines += _qc_lines(out)
     write_text(out / "table.md", "\n".join(lines))
 
     if tables:
@@ -315,6 +333,26 @@ def _write_results(out: Path, settings, results, per_case, tables, truths, split
         comparison_bullseye([tables[settings[0]][c][0] for c in cids],
                             {PAPER_NAMES[s]: [tables[s][c][1] for c in cids] for s in settings}, out / "bullseye.png",
                             title=f"Mean scar volume per AHA segment over {len(cids)} pathological test cases")
+
+
+def _qc_lines(out: Path) -> list:
+    """What the synthesis quality gate did to each synthetic group (from its ``synthesis.json``)."""
+    import json
+
+    lines = []
+    for group in ("N", "P1", "N" + NO_QC, "P1" + NO_QC):
+        path = out / "synthetic" / group / "synthesis.json"
+        if not path.is_file():
+            continue
+        q = json.loads(path.read_text()).get("qc")
+        if not q:
+            lines.append(f"Synthetic {group}: made without the quality gate (every first draw kept).")
+            continue
+        why = ", ".join(f"{k}: {v}" for k, v in q["rejections"].items()) or "none"
+        lines.append(f"Synthetic {group}: the quality gate accepted {q['accepted']} of {q['samples']} samples "
+                     f"({100 * q['acceptance_rate']:.0f}%); rejected: {why}; kept after {q['max_tries']} failed "
+                     f"draws: {len(q['kept_after_failing'])}.")
+    return lines + ([""] if lines else [])
 
 
 def _csv(rows: list, fields: list) -> str:
