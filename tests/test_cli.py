@@ -131,9 +131,12 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
     assert set(fid) == {"phantoms (training cases)", "EMIDEC"} and fid["EMIDEC"]["cases"] == ["Case_P100"]
     for row in fid.values():
         assert (tmp_path / "demo" / row["folder"] / "fidelity.png").stat().st_size > 10000
-        pool = row["pooled"]
-        assert pool["remote_fill"]["scar_cnr_error"] > pool["generator_own"]["scar_cnr_error"]
-        assert pool["mean_fill"]["texture_error"] > pool["generator_own"]["texture_error"]
+        assert set(row["pooled"]) == {"generator", "generator_own", "remote_fill", "mean_fill"}
+    # in-sample phantoms: the generator told each case's histogram beats the unenhanced fill on brightness and the
+    # noise fill on texture (on P100, another domain for a phantom-trained generator, it need not: it is measured)
+    pool = fid["phantoms (training cases)"]["pooled"]
+    assert pool["remote_fill"]["scar_cnr_error"] > pool["generator_own"]["scar_cnr_error"]
+    assert pool["mean_fill"]["texture_error"] > pool["generator_own"]["texture_error"]
     assert "## Synthesis fidelity" in report
     assert not list((tmp_path / "demo").glob(".tmp-*"))
 

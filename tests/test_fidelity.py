@@ -191,3 +191,8 @@ def test_evaluate_synthesis_bad_input(tiny_run, run_claim, tmp_path):
     assert code == 2 and "--sampler" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_claim("evaluate-synthesis", "--model", tiny_run[0], "--cases", tmp_path / "none")
     assert code == 2 and "none" in err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    code, _, err = run_claim("evaluate-synthesis", "--model", tiny_run[0], "--cases", normals, "--out",
+                             tmp_path / "busy")
+    assert code == 2 and "holds other files (notes.txt)" in err and (tmp_path / "busy" / "notes.txt").exists()

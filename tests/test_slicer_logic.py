@@ -579,7 +579,7 @@ def test_job_controller_reports_a_job_that_cannot_start(qt_widgets, tmp_path):
 def test_dependency_groups_and_the_constraints_file(tmp_path):
     assert dependencies.missing("core") == []  # this environment has CLAIMLib's dependencies
     assert {"torch>=2.2", "nnunetv2>=2.5"} <= set(dependencies.GROUPS["segmentation"].values())
-    assert {"torch>=2.2", "monai>=1.4"} <= set(dependencies.GROUPS["synthesis"].values())
+    assert {"torch>=2.2", "monai>=1.4", "diffusers>=0.30"} <= set(dependencies.GROUPS["synthesis"].values())
     path = dependencies.constraints_file(tmp_path)
     lines = Path(path).read_text().split()
     assert any(line.startswith("numpy==") for line in lines) and any(line.startswith("SimpleITK==") for line in lines)

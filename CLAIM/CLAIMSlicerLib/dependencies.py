@@ -4,7 +4,7 @@ Three groups, each installed when a capability first needs it:
 
 - ``core`` (AHA, SMILE, bull's-eyes): scipy, scikit-image, matplotlib, tqdm, slicerio (numpy and SimpleITK ship
   with Slicer);
-- ``synthesis``: torch, monai, einops;
+- ``synthesis``: torch, monai, einops, diffusers (the DPM-Solver++ sampler);
 - ``segmentation``: torch, nnunetv2.
 
 torch comes from the PyTorch extension's installer (``PyTorchUtils.PyTorchUtilsLogic().installTorch``), which picks
@@ -33,7 +33,7 @@ CORE = {"numpy": "numpy>=1.24", "scipy": "scipy>=1.10", "SimpleITK": "SimpleITK>
 TORCH = {"torch": "torch>=2.2"}
 GROUPS = {
     "core": CORE,
-    "synthesis": {**CORE, **TORCH, "monai": "monai>=1.4", "einops": "einops>=0.6"},
+    "synthesis": {**CORE, **TORCH, "monai": "monai>=1.4", "einops": "einops>=0.6", "diffusers": "diffusers>=0.30"},
     "segmentation": {**CORE, **TORCH, "nnunetv2": "nnunetv2>=2.5"},
 }
 DESCRIPTIONS = {"core": "AHA segments, SMILE masks and bull's-eyes", "synthesis": "scar synthesis (diffusion model)",

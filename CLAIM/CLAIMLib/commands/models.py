@@ -110,11 +110,11 @@ def cmd_synthesize_dataset(args) -> int:
 def cmd_evaluate_synthesis(args) -> int:
     from ..diffusion.sample import load_generator
     from ..io import discover_cases, load_case
-    from ..workflows.fidelity import evaluate_synthesis, format_fidelity, write_fidelity
+    from ..workflows.fidelity import check_report_folder, evaluate_synthesis, format_fidelity, write_fidelity
 
     options = synthesis_options(args)
     if args.out is not None:
-        check_folder_target(args.out)
+        check_report_folder(args.out)
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")

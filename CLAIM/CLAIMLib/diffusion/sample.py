@@ -7,7 +7,7 @@
 - ``dpm`` (default): DPM-Solver++ (Lu et al., 2022), second-order multistep, from ``diffusers``
   (``DPMSolverMultistepScheduler`` on the model's own noise schedule), with the known region re-injected before
   every network call as in DDIM. ``DEFAULT_STEPS["dpm"]`` calls, chosen by the fidelity check
-  (``claim evaluate-synthesis``, bench/bench_synthesis_speed.py) as the fewest whose fidelity matches DDIM-50.
+  (``claim evaluate-synthesis``, bench/bench_synthesis.py) as the fewest whose fidelity matches DDIM-50.
 
 Both paste the original background at the end; ``synthesize`` maps the result back to scanner intensities and writes
 it into the full volume at the mask's voxels only.

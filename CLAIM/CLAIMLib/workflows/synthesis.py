@@ -46,7 +46,7 @@ def synthesize_cohort(cases, bundle, per_case: int, out, rng: np.random.Generato
     mask and all, up to ``max_tries`` times; the last try is kept (flagged) when none passes. Each case is written
     atomically as soon as it is done. Returns the summary written to ``synthesis.json``."""
     from ..aha import aha_segments
-    from ..fidelity import QC_MIN_DICE
+    from ..fidelity import QC_METHOD, QC_MIN_DICE
     from ..io import write_case, write_json
     from ..labels import case_from_arrays
     from ..progress import track
@@ -81,7 +81,7 @@ def synthesize_cohort(cases, bundle, per_case: int, out, rng: np.random.Generato
         summary["qc"] = {"samples": tries, "accepted": tries - sum(reasons.values()),
                          "acceptance_rate": (tries - sum(reasons.values())) / max(tries, 1),
                          "rejections": reasons, "kept_after_failing": flagged, "max_tries": max_tries,
-                         "min_dice": QC_MIN_DICE}
+                         "method": QC_METHOD, "min_dice": QC_MIN_DICE}
     write_json(Path(out) / "synthesis.json", summary)
     return summary
 
@@ -89,9 +89,8 @@ def synthesize_cohort(cases, bundle, per_case: int, out, rng: np.random.Generato
 def qc_check(bundle, case, syn: Synthetic, aha) -> dict:
     """The quality gate on one synthetic case: the scar quantification's threshold (``fidelity.QC_METHOD`` through
     ``workflows.scar.quantify_scar``, relative to the automatic remote segment) on the synthetic image against the
-    scar its labels hold, and the scar's brightness
-    over remote myocardium and its texture on the generator's crops against the training ranges. Returns the Dice, the
-    measurements and the reason it fails (None: it passes)."""
+    scar its labels hold, and the scar's brightness over remote myocardium and its texture on the generator's crops
+    against the training ranges. Returns the Dice, the measurements and the reason it fails (None: it passes)."""
     from ..diffusion.data import case_slices, lesion_measures
     from ..errors import InputError
     from ..fidelity import QC_METHOD, qc_verdict, training_range
