@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from CLAIMLib.diffusion.model import build_model, build_schedulers, get_config  # noqa: E402
-from CLAIMLib.diffusion.sample import DEFAULT_STEPS, Bundle, accelerate, load, synthesize  # noqa: E402
+from bench_diffusion import untrained_bundle  # noqa: E402
+from CLAIMLib.diffusion.sample import DEFAULT_STEPS, accelerate, load, synthesize  # noqa: E402
 from CLAIMLib.fidelity import METRICS  # noqa: E402
 from CLAIMLib.io import discover_cases, load_case  # noqa: E402
 from CLAIMLib.phantom import generate_cohort, write_case  # noqa: E402
@@ -104,14 +105,6 @@ def emidec_size_case():
     return p, "a phantom (EMIDEC not found)"
 
 
-def untrained(name: str, device) -> Bundle:
-    cfg = get_config(name)
-    model = build_model(cfg).to(device).eval()
-    ddpm, ddim = build_schedulers(cfg)
-    bank = np.full((1, 16), 1 / 16, np.float32)
-    return Bundle(model, cfg, ddpm, ddim, bank, {"hist": bank.tolist()}, torch.device(device))
-
-
 def _time(bundle, case, device, repeats: int = 1, **kw) -> tuple[float, dict]:
     """The median wall time of ``repeats`` whole-case ``synthesize()`` calls (a shared machine's load varies)."""
     times = []
@@ -128,13 +121,13 @@ def speed(device, dpm_steps, repaint_calls: int) -> None:
     case, what = emidec_size_case()
     n = int(case.mask("scar").any(axis=(1, 2)).sum())
     print(f"speed on {what}: {n} slices with scar, one batch; device {device}, {torch.get_num_threads()} threads")
-    default = untrained("default", device)
+    default = untrained_bundle("default", device)
     _time(default, case, device, sampler="dpm", steps=2)  # warm-up (allocator, oneDNN / cuDNN plans)
     times = {}
     for steps in sorted(set(dpm_steps) | {DEFAULT_STEPS["dpm"]}):
         times[f"dpm-{steps}"], _ = _time(default, case, device, 3, sampler="dpm", steps=steps)
     times["ddim-50"], _ = _time(default, case, device, sampler="ddim", steps=50)
-    paper = untrained("paper", device)
+    paper = untrained_bundle("paper", device)
     from CLAIMLib.diffusion.data import case_slices
     from CLAIMLib.diffusion.sample import repaint_schedule
 
@@ -152,7 +145,7 @@ def speed(device, dpm_steps, repaint_calls: int) -> None:
         _sync(device)
     times["paper RePaint 5/5"] = (time.perf_counter() - t) / repaint_calls * calls
     if device.type == "cuda":
-        fast = accelerate(untrained("default", device))
+        fast = accelerate(untrained_bundle("default", device))
         t = time.perf_counter()
         _time(fast, case, device, sampler="dpm", steps=DEFAULT_STEPS["dpm"])
         print(f"accelerated path: first call (compile + capture) {time.perf_counter() - t:.1f} s")

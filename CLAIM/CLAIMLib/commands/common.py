@@ -193,6 +193,13 @@ def smile_spec(args):
                      lesions=args.lesions, priors=args.priors)
 
 
+def generator_of(args):
+    """The generator of ``--model`` on ``--device`` (``--eager``: without the GPU path)."""
+    from ..diffusion.sample import load_generator
+
+    return load_generator(args.model, args.device, compile=False if args.eager else None)
+
+
 def synthesis_options(args) -> dict:
     from ..diffusion.sample import synthesis_options as options
 

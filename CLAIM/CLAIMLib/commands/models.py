@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .common import check_fold, check_folder_target, check_suffix, same_grid, scheme_of, smile_spec, synthesis_options
+from .common import (check_fold, check_folder_target, check_suffix, generator_of, same_grid, scheme_of, smile_spec,
+                     synthesis_options)
 
 
 def add_parsers(sub) -> None:
@@ -45,7 +46,6 @@ def cmd_train_diffusion(args) -> int:
 
 
 def cmd_synthesize(args) -> int:
-    from ..diffusion.sample import load_generator
     from ..io import WRITE_SUFFIXES, CaseFiles, load_case, read_labels, stem, volume_suffix, write_json, write_volume
     from ..labels import check_scar_mask, scar_from_labels
     from ..workflows.synthesis import synthesize_case
@@ -59,7 +59,7 @@ def cmd_synthesize(args) -> int:
     same_grid(geometry, case, args.mask)
     scar, mvo = scar_from_labels(array, geometry, file_scheme, args.mask)
     check_scar_mask(scar, case.myocardium, args.mask)
-    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
+    bundle = generator_of(args)
     syn = synthesize_case(bundle, case, scar, mvo, seed=args.seed, **options)
     out = Path(args.out)
     labels_out = Path(args.out_labels) if args.out_labels else out.with_name(f"{stem(out)}_labels{volume_suffix(out)}")
@@ -77,7 +77,6 @@ def cmd_synthesize(args) -> int:
 
 
 def cmd_synthesize_dataset(args) -> int:
-    from ..diffusion.sample import load_generator
     from ..io import discover_cases, load_case
     from ..workflows.synthesis import synthesize_cohort
 
@@ -91,7 +90,7 @@ def cmd_synthesize_dataset(args) -> int:
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
     cases = [load_case(f, scheme_of(args)) for f in files]  # check everything before writing anything
-    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
+    bundle = generator_of(args)
     summary = synthesize_cohort(cases, bundle, args.per_case, Path(args.out), np.random.default_rng(args.seed),
                                 spec, qc=args.qc, max_tries=args.qc_tries, **options)
     print(f"wrote {len(summary['cases'])} synthetic cases ({args.per_case} per case, {len(cases)} cases) to "
@@ -108,7 +107,6 @@ def cmd_synthesize_dataset(args) -> int:
 
 
 def cmd_evaluate_synthesis(args) -> int:
-    from ..diffusion.sample import load_generator
     from ..io import discover_cases, load_case
     from ..workflows.fidelity import check_report_folder, evaluate_synthesis, format_fidelity, write_fidelity
 
@@ -119,7 +117,7 @@ def cmd_evaluate_synthesis(args) -> int:
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
     cases = [load_case(f, scheme_of(args)) for f in files]
-    bundle = load_generator(args.model, args.device, compile=False if args.eager else None)
+    bundle = generator_of(args)
     result = evaluate_synthesis(bundle, cases, seed=args.seed, **options)
     print(f"synthesis fidelity on {result['pooled']['generator']['cases']} cases ({options['sampler']}, "
           f"{options['steps'] if options['sampler'] != 'repaint' else 'RePaint'}); median |error| over cases, "
