@@ -51,7 +51,7 @@ def test_case_metrics_and_aggregate():
     g = oblique_geometry()
     truth = case_from_arrays("t", None, ring_labels(g.shape), g)
     same = case_metrics(truth, truth)
-    assert all(v["dice"] == 1.0 for v in same.values()) and set(same) == {"cavity", "myocardium", "scar", "mvo"}
+    assert all(v["dice"] == 1.0 for v in same.values()) and set(same) == {"cavity", "myocardium", "scar", "infarct", "mvo"}
     lab = ring_labels(g.shape, mvo=False)
     other = case_from_arrays("p", None, lab, g)
     m = case_metrics(other, truth)

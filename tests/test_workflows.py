@@ -114,7 +114,8 @@ def test_an_empty_prediction_is_an_answer_not_an_error(phantom_cohort):
     from types import SimpleNamespace
 
     from CLAIMLib.labels import EMIDEC, case_from_arrays
-    from CLAIMLib.workflows.segmentation import evaluate_pairs, segment_image
+    from CLAIMLib.workflows.evaluation import evaluate_pairs
+    from CLAIMLib.workflows.segmentation import segment_image
     from CLAIMLib.workflows.tables import comparison_tables
 
     _, cases = phantom_cohort

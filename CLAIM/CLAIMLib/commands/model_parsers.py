@@ -106,13 +106,18 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     add_threshold_arguments(p, "--scar-method", default=None, gray_zone=False)  # hybrid: the model's myocardium, thresholded scar
     p.set_defaults(func=segment)
 
-    p = sub.add_parser("evaluate", help="Dice, precision, sensitivity, specificity, HD95 and volume error",
-                       description="Compare predicted label maps (named like the cases) with the ground truth, per "
-                                   "case and class (scar = infarct + MVO), with an optional per-segment bull's-eye.")
+    p = sub.add_parser("evaluate", help="Dice, precision, sensitivity, specificity, HD95, volume error and the "
+                                        "EMIDEC challenge metrics",
+                       description="Compare predicted label maps with the ground truth, matched by case name, per "
+                                   "case and class (scar = infarct + MVO; infarct = label 3 alone, as EMIDEC scores "
+                                   "it), with the EMIDEC challenge's volume and ratio differences and an optional "
+                                   "per-segment bull's-eye. Either side may be a flat folder of label maps "
+                                   "(<case>.nii.gz) or any case layout. Cases without a partner, or on another "
+                                   "grid, are named on stderr and not scored. Writes only --csv and --bullseye.")
     p.add_argument("--pred", required=True, action="append", metavar="[NAME=]FOLDER",
                    help="folder of predicted label maps (<case id>.nii.gz), e.g. claim segment or claim scar "
                         "outputs; repeat to compare several (nnunet=A --pred fwhm=B ...) in one table")
-    p.add_argument("--gt", required=True, help="folder of ground-truth cases (any layout)")
+    p.add_argument("--gt", required=True, help="folder of ground-truth label maps, or of cases (any layout)")
     p.add_argument("--csv", type=Path, help="per-case metrics as CSV")
     p.add_argument("--bullseye", type=Path, help="ground truth / prediction / difference bull's-eye (.png/.svg)")
     p.add_argument("--scheme", help="label scheme (default: detected)")

@@ -228,30 +228,6 @@ def _prediction_sets(specs) -> dict:
     return sets
 
 
-def _evaluation_pairs(pred_dir, gt_dir, scheme, truths=None) -> list:
-    """(truth case, predicted case) pairs of ``claim evaluate``, matched by case id."""
-    from ..io import discover_cases, load_case, read_labels, stem, volume_suffix
-    from ..labels import case_from_arrays
-
-    for d in (pred_dir, gt_dir):
-        if not d.is_dir():
-            raise InputError(d, "no such folder")
-    files = {f.case_id: f for f in discover_cases(gt_dir) if f.labels is not None}
-    preds = {stem(p): p for p in sorted(pred_dir.iterdir()) if p.is_file() and volume_suffix(p)}
-    common = sorted(set(files) & set(preds))
-    if not common:
-        raise InputError(pred_dir, f"no prediction matches a case of {gt_dir} by name")
-    truths = {} if truths is None else truths  # the truth cases, read once for every prediction set
-    pairs = []
-    for cid in common:
-        truth = truths.get(cid) or truths.setdefault(cid, load_case(files[cid], scheme))
-        array, geometry, file_scheme = read_labels(preds[cid])
-        same_grid(geometry, truth, preds[cid])
-        pairs.append((truth, case_from_arrays(cid, None, array, geometry, file_scheme or truth.scheme,
-                                              labels_source=preds[cid], allow_empty=True)))
-    return pairs
-
-
 def _summary_lines(agg) -> list:
     from ..segmentation.metrics import CLASSES
 
@@ -263,6 +239,12 @@ def _summary_lines(agg) -> list:
                          f"{a['precision']['mean']:.3f}  sensitivity {a['sensitivity']['mean']:.3f}  specificity "
                          f"{a['specificity']['mean']:.4f}  HD95 {a['hd95_mm']['mean']:.1f} mm (n={a['hd95_mm']['n']})  "
                          f"|dV| {a['volume_error_ml']['mean']:.2f} mL")
+    emidec = [f"{name} Dice {agg[c]['dice']['mean']:.3f}, |dV| {agg[c]['volume_error_ml']['mean']:.2f} mL"
+              + (f", |d ratio| {agg[c]['ratio_error_pct']['mean']:.2f} %" if c != "myocardium" else "")
+              for c, name in (("myocardium", "myocardium"), ("infarct", "infarct"), ("mvo", "no-reflow"))
+              if c in agg]
+    if emidec:
+        lines.append("  EMIDEC      " + "; ".join(emidec))
     return lines
 
 
@@ -271,21 +253,25 @@ def cmd_evaluate(args) -> int:
     import io
 
     from ..io import write_text
-    from ..workflows.segmentation import evaluate_pairs
+    from ..workflows.evaluation import evaluate_pairs, match_predictions
     from ..workflows.tables import comparison_bullseye, comparison_tables
 
     if args.bullseye:
         check_suffix(args.bullseye, (".png", ".svg"), "--bullseye")
     sets = _prediction_sets(args.pred)
     gt, truths = Path(args.gt), {}
-    paired = {name: _evaluation_pairs(folder, gt, scheme_of(args), truths) for name, folder in sets.items()}
+    matched = {name: match_predictions(folder, gt, scheme_of(args), truths) for name, folder in sets.items()}
+    paired = {name: m.pairs for name, m in matched.items()}
     several = len(paired) > 1
     lines, rows = [], []
-    for name, pairs in paired.items():
-        result = evaluate_pairs(pairs)
-        lines.append(f"{name + ': ' if several else ''}{len(pairs)} cases")
+    for name, m in matched.items():
+        result = evaluate_pairs(m.pairs)
+        left = f" ({len(m.unscored)} not scored: see the warnings)" if m.unscored else ""
+        lines.append(f"{name + ': ' if several else ''}{len(m.pairs)} cases{left}")
         lines += _summary_lines(result["all"])
         rows += [{"prediction": name, **r} for r in result["rows"]] if several else result["rows"]
+        for source, problem in m.unscored:
+            print(f"claim: warning: {source}: {problem}; not scored", file=sys.stderr)
     print("\n".join(lines))
     if args.csv:
         buf = io.StringIO()

@@ -9,14 +9,26 @@ Counts are taken over the whole volume: TP, FP, FN, TN of one class. Conventions
 | truth empty, prediction not | 0 | 0 | 1 (nothing to find) | TN/(TN+FP) | nan (undefined) |
 
 Aggregates are means and standard deviations over cases; HD95 ignores its undefined cases and says how many.
+
+Classes: ``cavity``, ``myocardium`` (scar and MVO included), ``scar`` (infarct + MVO, as CLAIM counts it),
+``infarct`` (scar without MVO: EMIDEC's label 3, as the EMIDEC challenge scores it) and ``mvo`` (EMIDEC's
+no-reflow, label 4). Beside the paper's metrics, the EMIDEC challenge's (Lalande et al., MedIA 2022; its
+evaluation code): Dice over the case's whole volume, all slices pooled (both empty: 1), the absolute volume
+difference in mL (``volume_error_ml``), and for the lesion classes the volume difference as a share of the true
+myocardium, in % (``ratio_error_pct``: |V_pred - V_true| / V_myocardium,true x 100).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-CLASSES = ("cavity", "myocardium", "scar", "mvo")
-METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml")
+CLASSES = ("cavity", "myocardium", "scar", "infarct", "mvo")
+LESIONS = ("scar", "infarct", "mvo")  # classes with a ratio to the myocardium (EMIDEC's ratio difference)
+METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume_error_ml", "ratio_error_pct")
+# The EMIDEC challenge's metrics, (class, metric) in the order its leaderboard gives them.
+EMIDEC_METRICS = (("myocardium", "dice"), ("myocardium", "volume_error_ml"), ("infarct", "dice"),
+                  ("infarct", "volume_error_ml"), ("infarct", "ratio_error_pct"), ("mvo", "dice"),
+                  ("mvo", "volume_error_ml"), ("mvo", "ratio_error_pct"))
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
@@ -55,18 +67,32 @@ def binary_metrics(pred: np.ndarray, truth: np.ndarray, spacing_kji=(1.0, 1.0, 1
         "specificity": tn / (tn + fp) if tn + fp else 1.0,
         "hd95_mm": hd95(pred, truth, spacing_kji),
         "volume_error_ml": abs(tp + fp - (tp + fn)) * voxel_ml,
+        "ratio_error_pct": float("nan"),
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
     }
 
 
+def class_mask(case, name: str) -> np.ndarray:
+    """The mask of a class of ``CLASSES``: ``infarct`` is the scar without its MVO (EMIDEC's label 3)."""
+    if name == "infarct":
+        return case.mask("scar") & ~case.mask("mvo")
+    return case.mask(name)
+
+
 def case_metrics(pred_case, truth_case) -> dict:
-    """Metrics of every class present in the truth's scheme (scar = infarct + MVO), for two Cases on one grid."""
+    """Metrics of every class present in either scheme, for two Cases on one grid. The lesion classes carry
+    ``ratio_error_pct``, their volume difference over the true myocardium's volume (nan when that is empty)."""
     g = truth_case.geometry
     spacing = tuple(np.asarray(g.spacing)[::-1])
+    myocardium_ml = truth_case.volume_ml("myocardium")
     out = {}
     for c in CLASSES:
-        if c in truth_case.masks or c in pred_case.masks:
-            out[c] = binary_metrics(pred_case.mask(c), truth_case.mask(c), spacing, g.voxel_volume_ml)
+        source = "scar" if c == "infarct" else c
+        if source in truth_case.masks or source in pred_case.masks:
+            m = binary_metrics(class_mask(pred_case, c), class_mask(truth_case, c), spacing, g.voxel_volume_ml)
+            if c in LESIONS and myocardium_ml > 0:
+                m["ratio_error_pct"] = 100.0 * m["volume_error_ml"] / myocardium_ml
+            out[c] = m
     return out
 
 

@@ -335,7 +335,8 @@ def _segmentation_section(phantom_cases, out: Path, summary: dict, model) -> Pat
     schedule) unless a model is given; the held-out cases segmented, and scar per segment compared as bull's-eyes."""
     from ..io import write_volume
     from ..segmentation import nnunet
-    from .segmentation import evaluate_pairs, segment_image, train_segmenter
+    from .evaluation import evaluate_pairs
+    from .segmentation import segment_image, train_segmenter
     from .tables import comparison_bullseye, comparison_tables
 
     sick = [c for c in phantom_cases if c.volume_ml("scar") > 0]

@@ -268,7 +268,7 @@ def _predict(model, options, truths: dict, folder: Path) -> dict:
 def _evaluate(preds: dict, truths: dict, scheme):
     """Metrics and per-segment tables of one setting's predictions (label values read with the model's scheme)."""
     from ..labels import case_from_arrays
-    from .segmentation import evaluate_pairs
+    from .evaluation import evaluate_pairs
     from .tables import comparison_tables
 
     pairs = [(truth, case_from_arrays(cid, None, preds[cid], truth.geometry, scheme, allow_empty=True))

@@ -1,5 +1,5 @@
 """nnU-Net for scar: train a segmenter on cases (export, plan and preprocess, train: each step skipped when done),
-segment images with a loaded model, and evaluate predictions against the ground truth."""
+segment images with a loaded model (evaluation: ``workflows.evaluation``)."""
 from __future__ import annotations
 
 import time
@@ -106,19 +106,3 @@ def segment_files(predictor, targets, first=None, on_result=None, scar: dict | N
             on_result(path, out, result)
     emit(1.0, "done")
     return done
-
-
-def evaluate_pairs(pairs) -> dict:
-    """Metrics of (truth case, predicted case) pairs: per case, as CSV rows, and aggregated (all cases, and the
-    pathological ones alone)."""
-    from ..segmentation.metrics import aggregate, case_metrics, metric_rows
-
-    per_case, rows, pathological = [], [], []
-    for truth, pred in pairs:
-        m = case_metrics(pred, truth)
-        per_case.append(m)
-        rows += metric_rows(truth.case_id, m)
-        if truth.mask("scar").any():
-            pathological.append(m)
-    return {"per_case": per_case, "rows": rows, "all": aggregate(per_case),
-            "pathological": aggregate(pathological) if pathological else {}}
