@@ -27,7 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_parsers(sub)
     scar.add_parsers(sub)
     models.add_parsers(sub)
+    for command in sub.choices.values():  # every command that reads images also reads DICOM series folders
+        if {a.dest for a in command._actions} & IMAGE_INPUTS:
+            command.add_argument("--series", metavar="UID", help="the DICOM series to read from an image folder "
+                                                                 "holding several (their UIDs are listed when "
+                                                                 "it is missing)")
     return parser
+
+
+# The options through which a command reads images (a DICOM series folder works in each).
+IMAGE_INPUTS = {"image", "paths", "cases", "data", "pathological", "normal", "reference", "emidec"}
 
 
 def main(argv=None) -> int:
@@ -39,8 +48,11 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .dicom import selected_series
+
     try:
-        return int(args.func(args) or 0)
+        with selected_series(getattr(args, "series", None)):
+            return int(args.func(args) or 0)
     except InputError as e:
         print(f"claim: error: {e.source}: {e.problem}", file=sys.stderr)
         return 2

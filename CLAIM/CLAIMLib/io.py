@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom import is_series_folder
 from .errors import InputError
 from .geometry import Geometry
 from .labels import EMIDEC, NAMED, Case, LabelScheme, case_from_arrays, labels_from_named_masks
@@ -195,15 +196,21 @@ def _nifti_header(data: bytes):
 
 
 def read_volume(path) -> tuple[np.ndarray, Geometry]:
-    """A scalar 3D volume as (array [k, j, i], geometry); checks readability, dimension, NaN and inf."""
-    path = _check_file(path)
-    if volume_suffix(path) == ".seg.nrrd":
-        raise InputError(path, "is a Slicer segmentation; give it as the labels, not the image")
-    try:
-        _check_nifti(path)
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(path, "cannot be read: truncated, corrupt or not a valid volume file") from None
+    """A scalar 3D volume as (array [k, j, i], geometry); checks readability, dimension, NaN and inf. A folder is
+    read as a DICOM series (``dicom.read_series``: the one it holds, or the one ``--series`` picked)."""
+    if Path(path).is_dir():
+        from .dicom import read_series
+
+        image = read_series(path)
+    else:
+        path = _check_file(path)
+        if volume_suffix(path) == ".seg.nrrd":
+            raise InputError(path, "is a Slicer segmentation; give it as the labels, not the image")
+        try:
+            _check_nifti(path)
+            image = sitk.ReadImage(str(path))
+        except RuntimeError:
+            raise InputError(path, "cannot be read: truncated, corrupt or not a valid volume file") from None
     image = _as_3d(image, path)
     try:
         array = sitk.GetArrayFromImage(image)
@@ -276,6 +283,8 @@ def _emidec_case(folder: Path) -> CaseFiles | None:
             return None
         vols = _volumes(sub)
         named = [p for p in vols if stem(p) == folder.name]
+        if not vols and sub.name == "Images" and is_series_folder(sub):
+            return sub  # the image as a DICOM series
         return (named or vols or [None])[0]
 
     image, labels = pick(images), pick(contours)

@@ -163,11 +163,12 @@ def cmd_train_seg(args) -> int:
 
 
 def _segment_targets(args) -> list:
-    """(image, output) pairs of ``claim segment``: one file, or every image of a folder."""
+    """(image, output) pairs of ``claim segment``: one file or DICOM series folder, or every image of a folder."""
+    from ..dicom import is_series_folder
     from ..io import WRITE_SUFFIXES, stem, volume_suffix
 
     src = Path(args.image)
-    if not src.is_dir():
+    if not src.is_dir() or is_series_folder(src):
         check_suffix(args.out, WRITE_SUFFIXES, "--out")
         return [(src, Path(args.out))]
     images = [p for p in sorted(src.iterdir()) if p.is_file() and volume_suffix(p) and not p.name.startswith(".")]
