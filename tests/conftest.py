@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,6 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "CLAIM"))  # CLAIMSlicerLib, as Slicer puts the module folder on the path
 
 os.environ.setdefault("CLAIM_PROGRESS", "none")
+# installed models go to a models home of the test session's own, never the user's
+os.environ["CLAIM_HOME"] = tempfile.mkdtemp(prefix="claim-home-")
+os.environ.pop("CLAIM_REGISTRY", None)
 
 
 def emidec_root() -> Path | None:

@@ -175,7 +175,7 @@ def test_device_errors_are_their_own(tmp_path, monkeypatch):
     assert e.value.source == str(folder) and "has no trained fold 2" in e.value.problem
     with pytest.raises(InputError) as e:
         Predictor(tmp_path / "nowhere")
-    assert e.value.problem == "no such nnU-Net model folder"
+    assert e.value.problem == "no such nnU-Net model folder or installed model (claim models list)"
     ckpt = tmp_path / "run" / "checkpoint.pt"
     ckpt.parent.mkdir()
     ckpt.write_bytes(b"not a checkpoint")

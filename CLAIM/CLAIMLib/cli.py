@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``claim`` parser; each command family adds its subcommands (``commands.cases``, ``commands.models``)."""
-    from .commands import cases, models, scar
+    from .commands import cases, models, scar, store
 
     parser = _Parser(prog="claim", description="CLAIM: clinically guided LGE scar synthesis and segmentation.")
     parser.add_argument("--version", action="version", version=f"claim {__version__}")
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     cases.add_parsers(sub)
     scar.add_parsers(sub)
     models.add_parsers(sub)
+    store.add_parsers(sub)
     for command in sub.choices.values():  # every command that reads images also reads DICOM series folders
         if {a.dest for a in command._actions} & IMAGE_INPUTS:
             command.add_argument("--series", metavar="UID", help="the DICOM series to read from an image folder "

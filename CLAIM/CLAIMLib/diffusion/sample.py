@@ -98,12 +98,15 @@ def accelerate(bundle: Bundle, mode: str = "reduce-overhead", backend: str = "in
 
 
 def resolve_checkpoint(path, what: str = "checkpoint") -> Path:
-    """A generator checkpoint given as the file or as its run folder (``<run>/checkpoint.pt``); InputError if none."""
-    path = Path(path)
+    """A generator checkpoint given as the file, as its run folder (``<run>/checkpoint.pt``) or as the name of an
+    installed generator (``claim models list``); InputError if none."""
+    from ..model_home import resolve
+
+    path = resolve(path, "generator")
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.is_file():
-        raise InputError(path, f"no such {what}")
+        raise InputError(path, f"no such {what} or installed generator")
     return path
 
 

@@ -69,9 +69,14 @@ def read_config(path) -> JointConfig:
     missing = [k for k in ("pathological", "normal", "generator", "segmenter", "out") if k not in raw]
     if missing:
         raise InputError(path, f"missing setting '{missing[0]}'")
+    from ..model_home import resolve
+
     for k in ("pathological", "normal", "generator", "segmenter", "out"):
         p = Path(str(raw[k]))
-        raw[k] = str(p if p.is_absolute() else (path.parent / p))
+        if k in ("generator", "segmenter"):  # a path, or an installed model's name
+            raw[k] = str(resolve(str(raw[k]), k, base=path.parent))
+        else:
+            raw[k] = str(p if p.is_absolute() else (path.parent / p))
     try:
         cfg = JointConfig(**raw)
     except TypeError as e:

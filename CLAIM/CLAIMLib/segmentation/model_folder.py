@@ -69,11 +69,13 @@ class ModelFolder:
     """A validated trained nnU-Net model folder; InputError(path, one-line reason) when it is not one."""
 
     def __init__(self, path, checkpoint: str = CHECKPOINT):
-        self.path = Path(path)
+        from ..model_home import resolve
+
+        self.path = resolve(path, "segmenter")  # a folder, or the name of an installed segmenter
         self.checkpoint = str(checkpoint)
         if not self.path.is_dir():
             raise InputError(self.path, "is a file, not an nnU-Net model folder" if self.path.exists()
-                             else "no such nnU-Net model folder")
+                             else "no such nnU-Net model folder or installed model (claim models list)")
         self.plans_json = _read_json(self.path, "plans.json", ("configurations",))
         self.dataset_json = _read_json(self.path, "dataset.json", ("labels",))
         if not isinstance(self.plans_json["configurations"], dict) or not self.plans_json["configurations"]:

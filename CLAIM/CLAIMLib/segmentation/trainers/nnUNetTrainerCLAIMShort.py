@@ -5,8 +5,12 @@ variable (a list of folders, joined by ``os.pathsep``), before any of yours; wit
 yourself: ``export nnUNet_extTrainer=<this folder>:$nnUNet_extTrainer``.
 
 Each is nnU-Net's own trainer with a shorter schedule. Trained on fold ``all``, they skip nnU-Net's final
-"validation", which for that fold only predicts the training cases again.
+"validation", which for that fold only predicts the training cases again, and say so in ``validation/summary.json``
+(which stock ``nnUNetv2_export_model_to_zip`` packs with every fold).
 """
+import json
+import os
+
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -30,6 +34,11 @@ class _Scheduled(nnUNetTrainer):
     def perform_actual_validation(self, save_probabilities: bool = False):
         if self.fold == "all":
             self.print_to_log_file("fold 'all': no held-out cases, final validation skipped")
+            folder = os.path.join(self.output_folder, "validation")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "summary.json"), "w") as f:
+                json.dump({"skipped": "fold 'all' has no held-out cases: final validation skipped",
+                           "foreground_mean": {}, "mean": {}, "metric_per_case": []}, f, indent=2)
             return
         super().perform_actual_validation(save_probabilities)
 
