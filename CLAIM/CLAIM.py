@@ -75,6 +75,7 @@ class CLAIMParameterNode:
     # segmentation
     segmentationVolume: Optional[vtkMRMLScalarVolumeNode]
     modelFolder: pathlib.Path
+    installedModel: str = ""  # an installed segmenter's name (claim models install); "" uses modelFolder
     # bull's-eye
     bullseyeScar: Optional[Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode]]
     rvPoints: Optional[vtkMRMLMarkupsFiducialNode]
@@ -139,6 +140,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
         self.ui.bullseyeButton.clicked.connect(handlers.onBullseye)
         self.ui.quantifyScarButton.clicked.connect(handlers.onQuantifyScar)
         self.ui.remoteClearButton.clicked.connect(self.remotePicker.clearSelection)
+        self.ui.installedModelComboBox.currentIndexChanged.connect(handlers.onInstalledModelChanged)
 
         self.initializeParameterNode()
 
@@ -149,6 +151,7 @@ class CLAIMWidget(ParameterNodePanel, ScriptedLoadableModuleWidget, VTKObservati
     def initializeParameterNode(self):
         super().initializeParameterNode()
         self.handlers.restoreRememberedPaths()
+        self.handlers.refreshInstalledModels()
 
     def onParameterNodeModified(self, caller=None, event=None):
         if self.handlers is not None:

@@ -91,7 +91,7 @@ def claim_subprocess(*args, popen=False, **kw):
     kw.setdefault("env", claim_env())
     if popen:
         return subprocess.Popen(claim_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    return subprocess.run(claim_command(*args), capture_output=True, text=True, **kw)
+    return subprocess.run(claim_command(*args), capture_output=True, text=True, errors="replace", **kw)
 
 
 def alive(pid: int) -> bool:
@@ -171,6 +171,9 @@ def trained_seg(tmp_path_factory):
     return model, root / "held"
 
 
+TRAIN_OUTPUT = {}  # dataset id -> (stdout, stderr) of its claim train-seg run
+
+
 def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, trainer, difficulty="clinical"):
     """Phantoms 1..train under root/cases, the rest under root/held; export and train (fold all) via the CLI."""
     from CLAIMLib.phantom import generate_cohort, write_case
@@ -183,4 +186,5 @@ def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, t
     r = claim_subprocess("train-seg", "--dataset", dataset, "--root", root, "--fold", "all", "--trainer", trainer,
                          "--device", "cpu", timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    TRAIN_OUTPUT[dataset] = (r.stdout, r.stderr)
     return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"

@@ -196,6 +196,12 @@ class FakeCLAIMLogic(FakeLogic):
                    brightness, device, scheme)
         return self._job("synthesis", "vtkMRMLScalarVolumeNode", f"{volumeNode.GetName()}_synthetic")
 
+    installed: tuple = ()  # names installedModels gives
+
+    def installedModels(self, kind="segmenter"):
+        self._call("installedModels", kind)
+        return list(self.installed)
+
     def segmentCommand(self, volumeNode, modelDir, device=None):
         self._call("segmentCommand", volumeNode, modelDir, device)
         return self._job("segmentation", "vtkMRMLSegmentationNode", f"{volumeNode.GetName()}_segmentation")

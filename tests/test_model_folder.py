@@ -185,3 +185,21 @@ def test_device_errors_are_their_own(tmp_path, monkeypatch):
     with pytest.raises(InputError) as e:
         load_generator(ckpt.parent, "cpu")
     assert e.value.source == str(ckpt) and "cannot be loaded as a CLAIM generator checkpoint" in e.value.problem
+
+
+def test_segment_styles_from_dataset_json(tmp_path):
+    """Segments take their names from dataset.json, colours from its optional 'colors' (else the structure's), and
+    the structure's SNOMED CT terminology; an unknown label gets the generic 'Tissue' entry."""
+    from CLAIMLib.terminology import STRUCTURE_SEGMENTS
+
+    labels = {"background": 0, "LV blood pool": 1, "Myocardium": 2, "Infarct": 3, "No reflow": 4, "Fat": 5}
+    folder = make_model(tmp_path, labels=labels)
+    data = json.loads((folder / "dataset.json").read_text())
+    (folder / "dataset.json").write_text(json.dumps({**data, "colors": {"Infarct": "#ff0000", "Fat": [255, 255, 0]}}))
+    styles = dict(ModelFolder(folder).segment_styles())
+    assert [styles[v][0] for v in range(1, 6)] == ["LV blood pool", "Myocardium", "Infarct", "No reflow", "Fat"]
+    assert styles[3][1] == (1.0, 0.0, 0.0) and styles[5][1] == (1.0, 1.0, 0.0)
+    assert styles[1][1] == STRUCTURE_SEGMENTS["cavity"][1] and styles[4][1] == STRUCTURE_SEGMENTS["mvo"][1]
+    for value, code in ((1, "SCT^87878005^Left ventricle"), (2, "SCT^74281007^Myocardium"),
+                        (3, "SCT^55641003^Infarct"), (4, "Microvascular obstruction"), (5, "SCT^85756007^Tissue")):
+        assert code in styles[value][2].split("~")[2], (value, styles[value][2])

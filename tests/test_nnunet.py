@@ -9,7 +9,7 @@ import pytest
 
 from CLAIMLib.io import load_cases, read_volume
 from CLAIMLib.segmentation.nnunet import TRAINERS, export_dataset, nnunet_environment
-from conftest import claim_env, claim_subprocess, export_and_train
+from conftest import TRAIN_OUTPUT, claim_env, claim_subprocess, export_and_train
 
 # A user's own trainer, kept in a folder of their own: CLAIM's short schedule cut to one epoch of two iterations.
 USER_TRAINER = """
@@ -56,8 +56,15 @@ def test_train_seg_with_a_users_trainer_folder(trained_seg, tmp_path):
     (trainers / "user_tiny.py").write_text(USER_TRAINER)
     r = claim_subprocess("train-seg", "--dataset", 42, "--root", root, "--fold", "all",
                          "--trainer", "nnUNetTrainerUserTiny", "--device", "cpu",
-                         env=claim_env(nnUNet_extTrainer=str(trainers)), timeout=900)
+                         env=claim_env(nnUNet_extTrainer=str(trainers), CLAIM_PROGRESS="json"), timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # the JSON progress lines (for Slicer) carry the training stage with its epoch, loss, pseudo-Dice and ETA
+    lines = r.stdout.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(events) == len(lines) - 2 and lines[-1] == f"nnU-Net's log: {root / 'nnunet.log'}"
+    last = events[-1]
+    assert last["stage"] == "training nnU-Net" and last["progress"] == 1.0 and last["epoch"] == 1
+    assert {"loss", "pseudo_dice", "eta_s"} <= set(last) and r.stderr == ""
     model = ModelFolder(root / "nnUNet_results" / "Dataset042_Phantoms" / "nnUNetTrainerUserTiny__nnUNetPlans__2d")
     assert (model.trainer, model.configuration, model.folds) == ("nnUNetTrainerUserTiny", "2d", ["all"])
     ckpt = torch.load(model.checkpoint_path("all"), map_location="cpu", weights_only=False)
@@ -67,6 +74,42 @@ def test_train_seg_with_a_users_trainer_folder(trained_seg, tmp_path):
                          "--trainer", "nnUNetTrainerUserTiny", "--device", "cpu", timeout=900)
     assert r.returncode == 2 and r.stderr.startswith("claim: error: --trainer: no nnU-Net trainer class "
                                                      "'nnUNetTrainerUserTiny'"), r.stderr[-3000:]
+
+
+def test_train_seg_prints_no_nnunet_dump_and_logs_it_all(trained_seg):
+    """claim train-seg (export, planning and preprocessing, training) leaves nnU-Net's configuration dumps and
+    epoch lines in the run folder's nnunet.log; the terminal (captured: no TTY, so no bars) gets two lines."""
+    stdout, stderr = TRAIN_OUTPUT[42]
+    terminal = stdout.splitlines() + stderr.splitlines()
+    assert len(terminal) == 2, terminal
+    assert terminal[0].startswith("trained nnUNetTrainerCLAIMShort 2d fold all: ")
+    log = (trained_seg[0].parents[2] / "nnunet.log").read_text()
+    for dump in ("patch_size", "Epoch 2", "Pseudo dice", "Fingerprint extracted", "Preprocessing"):
+        assert dump in log and dump not in stdout + stderr, dump
+
+
+def test_quiet_sends_every_writer_to_the_log(tmp_path, capfd, monkeypatch):
+    """Python prints, C-level writes and child processes inside ``quiet`` land in the log; CLAIM's progress still
+    reaches the terminal; CLAIM_VERBOSE lets everything through."""
+    from CLAIMLib import progress
+
+    monkeypatch.setenv("CLAIM_PROGRESS", "json")
+    log = tmp_path / "logs" / "nnunet.log"
+    with progress.quiet(log):
+        print("python print")
+        sys.stderr.write("python stderr\n")
+        os.write(1, b"c-level write\n")
+        subprocess.run([sys.executable, "-c", "import sys; print('child'); print('child err', file=sys.stderr)"])
+        progress.emit(0.5, "training nnU-Net", epoch=3)
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"progress": 0.5, "stage": "training nnU-Net", "epoch": 3} and err == ""
+    text = log.read_text()
+    for line in ("python print", "python stderr", "c-level write", "child", "child err"):
+        assert line in text.splitlines()
+    monkeypatch.setenv("CLAIM_VERBOSE", "1")
+    with progress.quiet(log):
+        print("shown")
+    assert capfd.readouterr().out == "shown\n" and "shown" not in log.read_text()
 
 
 def test_export_layout_and_labels(phantom_cohort, tmp_path, run_claim):

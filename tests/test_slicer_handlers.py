@@ -42,7 +42,7 @@ def _signature(method) -> list:
 
 @pytest.mark.parametrize("fake, real, names", [
     (FakeCLAIMLogic, "CLAIMLogic", ("addPhantomCase", "infoText", "synthesizeCommand", "segmentCommand",
-                                    "bullseye", "quantifyScar")),
+                                    "bullseye", "quantifyScar", "installedModels")),
     (FakeSMILELogic, "SMILEMaskEditorLogic", ("availableSegments", "generateMask", "exportAHA", "infoText"))])
 def test_the_fake_logic_has_the_real_logic_s_signatures(fake, real, names):
     """The fakes stand for the real Logic: the parameters the handlers pass exist there, in the same places."""
@@ -72,7 +72,8 @@ class ClaimPanel:
         self.p = types.SimpleNamespace(
             inputVolume=None, inputLabels=None, labelScheme="", phantomSeed=0, scarMask=None,
             checkpoint=pathlib.Path(), sampler="ddim", steps=50, brightness=0.0, synthesisSeed=0, device="auto",
-            segmentationVolume=None, modelFolder=pathlib.Path(), bullseyeScar=None, rvPoints=None, outputTable=None,
+            segmentationVolume=None, modelFolder=pathlib.Path(), installedModel="", bullseyeScar=None, rvPoints=None,
+            outputTable=None,
             scarMethod="fwhm", scarSD=3.0, scarMinSizeMl=0.05, scarGrayZone=False, scarEndocardialOnly=False,
             remoteSegments="", remoteRegion=None, scarOutput=None, scarTable=None)
         self.picker = env.picker.BullseyePicker()
@@ -81,6 +82,7 @@ class ClaimPanel:
         self.picker.addSelectionCallback(self.handlers.onRemotePickerChanged)
         ui.synthesizeButton.clicked.connect(self.handlers.onSynthesize)  # as the module file connects them
         ui.segmentButton.clicked.connect(self.handlers.onSegment)
+        ui.installedModelComboBox.currentIndexChanged.connect(self.handlers.onInstalledModelChanged)
 
     def case(self, scene, folder):
         p = self.p
@@ -171,6 +173,27 @@ def test_claim_segmentation_runs_and_feeds_the_bullseye(claim, scene, tmp_path):
     claim.segmentationJobs.poll()
     assert p.bullseyeScar is scene.GetFirstNodeByName("other_segmentation")
     assert claim.ui.segmentationStatusLabel.text() == "segmentation: done"
+
+
+def test_claim_segments_with_an_installed_model_picked_in_the_box(claim, scene, tmp_path):
+    """The installed-model box lists the models home's segmenters after the folder entry; picking one segments
+    with its name (the folder field is then off and not remembered); the folder entry goes back to the folder."""
+    p = claim.case(scene, tmp_path)
+    claim.logic.installed = ("emidec-2d", "phantoms")
+    claim.handlers.refreshInstalledModels()
+    box = claim.ui.installedModelComboBox
+    assert [box.itemText(i) for i in range(box.count())] == ["(the model folder below)", "emidec-2d", "phantoms"]
+    assert claim.logic.called("installedModels") == [(("segmenter",), {})] and box.currentIndex() == 0
+    box.setCurrentIndex(2)
+    assert p.installedModel == "phantoms" and not claim.ui.modelFolderPathLineEdit.isEnabled()
+    claim.ui.segmentButton.click()
+    assert claim.logic.called("segmentCommand")[-1][0][1] == "phantoms" and claim.fake.paths == {}
+    claim.segmentationJobs.cancel()
+    claim.logic.installed = ("emidec-2d",)  # uninstalled meanwhile: back to the folder
+    claim.handlers.refreshInstalledModels()
+    assert p.installedModel == "" and box.currentIndex() == 0 and claim.ui.modelFolderPathLineEdit.isEnabled()
+    claim.ui.segmentButton.click()
+    assert claim.logic.called("segmentCommand")[-1][0][1] == str(tmp_path / "model")
 
 
 @pytest.mark.parametrize("which", ["synthesis", "segmentation"])

@@ -435,7 +435,13 @@ def test_segmentation_in_process_and_command_on_the_input_grid(trained_seg):
     t = time.perf_counter()
     node = logic.segment(volume, model, device="cpu")
     print(f"in-process segmentation: {time.perf_counter() - t:.1f} s")
-    assert _segment_names(node) == ["Cavity", "Myocardium", "Scar", "MVO"]
+    # names as the model's dataset.json gives them, with standard (SNOMED CT) terminology for each structure
+    assert _segment_names(node) == ["cavity", "myocardium", "scar", "mvo"]
+    for name, code in (("cavity", "SCT^87878005^Left ventricle"), ("myocardium", "SCT^74281007^Myocardium"),
+                       ("scar", "SCT^55641003^Infarct"), ("mvo", "99CLAIM^MVO^Microvascular obstruction")):
+        segment = node.GetSegmentation().GetSegment(node.GetSegmentation().GetSegmentIdBySegmentName(name))
+        entry = vtk.reference("")
+        assert segment.GetTag(segment.GetTerminologyEntryTagName(), entry) and code in str(entry), (name, entry)
     assert node.GetName() == f"{volume.GetName()}_segmentation"
     assert node.GetTransformNodeID() == transform.GetID()
     geometry = mrml.geometry_from_volume_node(volume)
@@ -443,7 +449,7 @@ def test_segmentation_in_process_and_command_on_the_input_grid(trained_seg):
     assert type(predictor).__module__ == "CLAIMLib.segmentation.nnunet"
     expected = predictor.predict(slicer.util.arrayFromVolume(volume), geometry)
     masks = mrml.segment_masks(node, volume)
-    for value, name in enumerate(("Cavity", "Myocardium", "Scar", "MVO"), start=1):
+    for value, name in enumerate(("cavity", "myocardium", "scar", "mvo"), start=1):
         assert masks[name].shape == phantom.labels.shape
         assert np.array_equal(masks[name], expected == value), name
     assert (expected == 2).any()
@@ -454,7 +460,7 @@ def test_segmentation_in_process_and_command_on_the_input_grid(trained_seg):
     t = time.perf_counter()
     out = job.run(timeout=600)
     print(f"segmentation through the CLI: {time.perf_counter() - t:.1f} s")
-    assert out is not node and _segment_names(out) == ["Cavity", "Myocardium", "Scar", "MVO"]
+    assert out is not node and _segment_names(out) == ["cavity", "myocardium", "scar", "mvo"]
     again = mrml.segment_masks(out, volume)
     for name in masks:
         assert np.array_equal(again[name], masks[name]), name

@@ -33,9 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--series", metavar="UID", help="the DICOM series to read from an image folder "
                                                                  "holding several (their UIDs are listed when "
                                                                  "it is missing)")
+        if command.prog.split()[-1] in VERBOSE_COMMANDS:
+            command.add_argument("--verbose", action="store_true",
+                                 help="show nnU-Net's own output (configuration dumps, epoch logs) on the terminal")
     return parser
 
 
+# Commands that run nnU-Net, whose own output goes to a log unless --verbose.
+VERBOSE_COMMANDS = {"train-seg", "segment", "demo", "experiment", "train-joint"}
 # The options through which a command reads images (a DICOM series folder works in each).
 IMAGE_INPUTS = {"image", "paths", "cases", "data", "pathological", "normal", "reference", "emidec"}
 
@@ -51,6 +56,8 @@ def main(argv=None) -> int:
         return 2
     from .dicom import selected_series
 
+    if getattr(args, "verbose", False):
+        os.environ["CLAIM_VERBOSE"] = "1"
     try:
         with selected_series(getattr(args, "series", None)):
             return int(args.func(args) or 0)

@@ -26,6 +26,7 @@ from .jobs import oneLine
 
 CHECKPOINT_KEY = "diffusionCheckpoint"  # remembered paths (services.rememberedPath)
 MODEL_FOLDER_KEY = "nnUNetModelFolder"
+FOLDER_ENTRY = "(the model folder below)"  # the installed-model box's first entry
 
 
 def pathText(path) -> str:
@@ -110,7 +111,8 @@ class CLAIMPanelHandlers:
         self.ui.synthesizeButton.setEnabled(self.synthesisJobs.running or (
             case and bool(p.scarMask) and bool(pathText(p.checkpoint))))
         self.ui.segmentButton.setEnabled(self.segmentationJobs.running or (
-            bool(p.segmentationVolume or p.inputVolume) and bool(pathText(p.modelFolder))))
+            bool(p.segmentationVolume or p.inputVolume) and bool(self.segmentationModel())))
+        self.ui.modelFolderPathLineEdit.setEnabled(not p.installedModel)
         self.ui.bullseyeButton.setEnabled(case)
         self.ui.quantifyScarButton.setEnabled(case)
         self.ui.scarSDSpinBox.setEnabled(p.scarMethod == "nsd")
@@ -136,6 +138,40 @@ class CLAIMPanelHandlers:
             remembered = self.services.rememberedPath(key)
             if remembered and not pathText(getattr(p, name)):
                 setattr(p, name, pathlib.Path(remembered))
+
+    def segmentationModel(self) -> str:
+        """The model to segment with: the installed model picked in the box, else the model folder's path."""
+        p = self.parameters
+        return p.installedModel or pathText(p.modelFolder)
+
+    def refreshInstalledModels(self) -> None:
+        """Fill the installed-model box with the segmenters of the models home (``claim models install``), keeping
+        the parameter's pick when it is still installed."""
+        p = self.parameters
+        try:
+            names = self.logic.installedModels("segmenter")
+        except Exception:  # an unreadable models home leaves only the folder entry
+            logging.exception("cannot list the installed models")
+            names = []
+        box = self.ui.installedModelComboBox
+        box.blockSignals(True)
+        try:
+            box.clear()
+            box.addItems([FOLDER_ENTRY] + list(names))
+            if p is not None and p.installedModel not in names:
+                p.installedModel = ""
+            box.setCurrentIndex(1 + list(names).index(p.installedModel) if p is not None and p.installedModel
+                                else 0)
+        finally:
+            box.blockSignals(False)
+        self.updateButtons()
+
+    def onInstalledModelChanged(self, index) -> None:
+        p = self.parameters
+        if p is not None:
+            text = self.ui.installedModelComboBox.itemText(int(index)) if int(index) > 0 else ""
+            p.installedModel = text
+            self.updateButtons()
 
     def stopJobs(self) -> None:
         for jobs in (self.synthesisJobs, self.segmentationJobs):
@@ -195,9 +231,10 @@ class CLAIMPanelHandlers:
         with showingErrors(self.services, "Cannot start the segmentation."):
             if not self.services.ensureDependencies("segmentation"):
                 return
-            modelFolder = pathText(p.modelFolder)
-            self.services.rememberPath(MODEL_FOLDER_KEY, modelFolder)
-            job = self.logic.segmentCommand(p.segmentationVolume or p.inputVolume, modelFolder, p.device)
+            model = self.segmentationModel()
+            if not p.installedModel:
+                self.services.rememberPath(MODEL_FOLDER_KEY, model)
+            job = self.logic.segmentCommand(p.segmentationVolume or p.inputVolume, model, p.device)
             self.segmentationJobs.start(job, onSuccess=self.onSegmented, onFailure=self.onJobFailed)
         self.updateButtons()
 

@@ -341,6 +341,12 @@ class CLAIMLogic(CaseNodeLogic):
             raise InputError(source, f"is not on {volumeNode.GetName()}'s grid: {'; '.join(diffs) or 'shape'}")
 
     # ------------------------------------------------------------------------------------------------ segmentation
+    def installedModels(self, kind: str = "segmenter") -> list:
+        """Names of the installed models of a kind (``claim models install``; the models home, ``$CLAIM_HOME``)."""
+        from CLAIMLib.model_home import installed
+
+        return [r["name"] for r in installed() if r["kind"] == kind]
+
     def _predictor(self, modelDir, device):
         from CLAIMLib.segmentation.nnunet import Predictor
 
@@ -352,12 +358,11 @@ class CLAIMLogic(CaseNodeLogic):
     def _addSegmentationResult(self, volumeNode, labels, model, record, outputSegmentationNode=None):
         """The model's labels as segments named and coloured from the model's own label names (``ModelFolder``)."""
         labels = np.asarray(labels)
-        segments = model.segments()
-        node = mrml.labelled_segmentation(self.scene, volumeNode, labels, segments,
+        node = mrml.labelled_segmentation(self.scene, volumeNode, labels, model.segment_styles(),
                                           f"{volumeNode.GetName()}_segmentation", node=outputSegmentationNode)
         vox = mrml.geometry_from_volume_node(volumeNode).voxel_volume_ml
         record = {**record, "volumes_ml": {name: round(float(np.count_nonzero(labels == value)) * vox, 4)
-                                           for name, value, _ in segments}}
+                                           for name, value, _ in model.segments()}}
         mrml.set_record(node, record)
         return node
 

@@ -17,33 +17,9 @@ from CLAIMLib.errors import InputError
 from CLAIMLib.geometry import Geometry
 from CLAIMLib.labels import (Case, LabelScheme, case_from_arrays, labels_from_named_masks, scar_from_labels,
                             structure_for_segment_name)
+from CLAIMLib.terminology import STRUCTURE_SEGMENTS
 
-# DICOM terminology (Slicer's "Segmentation category and type" format). SNOMED CT codes; MVO has no SNOMED code in
-# Slicer's lists, so it uses a private coding scheme ("99" prefix, as DICOM prescribes for private schemes).
-_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
-_ANATOMY = "Anatomic codes - DICOM master list"
-_STRUCTURE = "SCT^123037004^Anatomical Structure"
-_ALTERED = "SCT^49755003^Morphologically Altered Structure"
-_MYOCARDIUM = "SCT^74281007^Myocardium"
-_HEART = "SCT^80891009^Heart"
-
-
-def terminology(category: str, type_: str, region: str = "") -> str:
-    """A terminology entry string: context~category~type~modifier~anatomic context~region~region modifier."""
-    return "~".join([_CONTEXT, category, type_, "^^", _ANATOMY, region or "^^", "^^"])
-
-
-# Structures CLAIM writes as segments: key -> (segment name, colour, terminology). Names are matched back by
-# CLAIMLib.labels.SEGMENT_NAMES. Scar is yellow-orange, MVO (the dark core of an infarct on LGE) dark purple.
-STRUCTURE_SEGMENTS = {
-    "cavity": ("Cavity", (0.85, 0.33, 0.25), terminology(_STRUCTURE, "SCT^87878005^Left ventricle", _HEART)),
-    "normal": ("Myocardium", (0.55, 0.27, 0.07), terminology(_STRUCTURE, _MYOCARDIUM, _HEART)),
-    "scar": ("Scar", (1.0, 0.78, 0.15), terminology(_ALTERED, "SCT^55641003^Infarct", _MYOCARDIUM)),
-    "mvo": ("MVO", (0.27, 0.05, 0.32), terminology(_ALTERED, "99CLAIM^MVO^Microvascular obstruction", _MYOCARDIUM)),
-    "rv": ("RV", (0.6, 0.3, 0.7), terminology(_STRUCTURE, "SCT^53085002^Right ventricle", _HEART)),
-    "gray_zone": ("Gray zone", (0.62, 0.62, 0.75),
-                  terminology(_ALTERED, "99CLAIM^GZ^Peri-infarct gray zone", _MYOCARDIUM)),
-}
+# Segment names, colours and DICOM terminology (SNOMED CT) of CLAIM's structures live in CLAIMLib.terminology.
 # (key, name, colour) of the case segmentations CLAIM writes (EMIDEC classes)
 SEGMENTS = tuple((key, name, STRUCTURE_SEGMENTS[key][1])
                  for key, name in (("cavity", "LV cavity"), ("normal", "Myocardium"), ("scar", "Infarct"),
@@ -175,18 +151,9 @@ def new_segmentation_node(scene, name: str, reference_volume_node):
     return node
 
 
-def segment_style(structure: str | None, name: str, index: int = 0) -> tuple:
-    """(segment name, colour, terminology) of a structure: CLAIM's own for the structures it knows
-    (STRUCTURE_SEGMENTS), else the given name with a colour from a fixed palette and a generic terminology."""
-    if structure in STRUCTURE_SEGMENTS:
-        return STRUCTURE_SEGMENTS[structure]
-    palette = ((0.3, 0.6, 0.9), (0.5, 0.8, 0.4), (0.9, 0.5, 0.8), (0.6, 0.6, 0.6))
-    return name, palette[index % len(palette)], terminology(_STRUCTURE, "SCT^85756007^Tissue", _HEART)
-
-
-def labelled_segmentation(scene, reference_volume_node, labels: np.ndarray, segments, name: str, node=None):
-    """A segmentation node (new, or ``node`` refilled) from a label map: one segment per (label name, value,
-    structure) of ``segments`` (e.g. a model's, ``ModelFolder.segments()``), styled by ``segment_style``."""
+def labelled_segmentation(scene, reference_volume_node, labels: np.ndarray, styles, name: str, node=None):
+    """A segmentation node (new, or ``node`` refilled) from a label map: one segment per (value, (segment name,
+    colour, terminology)) of ``styles`` (a model's, ``ModelFolder.segment_styles()``)."""
     if node is None:
         node = new_segmentation_node(scene, name, reference_volume_node)
     else:
@@ -194,8 +161,8 @@ def labelled_segmentation(scene, reference_volume_node, labels: np.ndarray, segm
         node.SetAndObserveTransformNodeID(reference_volume_node.GetTransformNodeID())
     labels = np.asarray(labels)
     with slicer.util.NodeModify(node):
-        for index, (label_name, value, structure) in enumerate(segments):
-            set_segment(node, segment_style(structure, label_name, index), labels == value, reference_volume_node)
+        for value, style in styles:
+            set_segment(node, style, labels == value, reference_volume_node)
     return node
 
 

@@ -55,8 +55,10 @@ def _add_dataset_parsers(sub) -> None:
     p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6, at least 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--emidec", help="EMIDEC folder (default: $CLAIM_EMIDEC or ../shared/data/emidec)")
-    p.add_argument("--diffusion-model", help="a generator checkpoint to use instead of training the tiny one")
-    p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder to use instead of training the demo's")
+    p.add_argument("--diffusion-model", help="a generator checkpoint (or installed generator's name) to use instead "
+                                             "of training the tiny one")
+    p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder (or installed segmenter's name) to use "
+                                       "instead of training the demo's")
     p.add_argument("--joint-steps", type=int, default=6, help="joint training steps (default 6)")
     p.set_defaults(func=cmd_demo)
 
@@ -186,9 +188,9 @@ def cmd_demo(args) -> int:
         raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
                                     f"(got {args.cases})")
     out = check_folder_target(args.out)
-    model = Path(args.diffusion_model) if args.diffusion_model else None
-    if model is not None and not model.is_file():
-        raise InputError(model, "no such checkpoint")
+    from ..diffusion.sample import resolve_checkpoint
+
+    model = resolve_checkpoint(args.diffusion_model) if args.diffusion_model else None
     seg_model = ModelFolder(args.seg_model).path if args.seg_model else None
     if args.joint_steps < 1:
         raise InputError("--joint-steps", f"must be at least 1 (got {args.joint_steps})")

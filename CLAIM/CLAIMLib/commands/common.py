@@ -59,7 +59,8 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="generator checkpoint (checkpoint.pt or its run folder)")
+    p.add_argument("--model", required=True, help="generator checkpoint (checkpoint.pt or its run folder), or an "
+                                                  "installed generator's NAME (claim models list)")
     add_sampler_arguments(p)
     p.add_argument("--jump", type=int, default=5, help="RePaint jump length (default 5)")
     p.add_argument("--resample", type=int, default=5, help="RePaint resamplings per jump (default 5)")

@@ -77,7 +77,11 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     p = sub.add_parser("train-seg", help="plan, preprocess and train nnU-Net on an exported dataset",
                        description="nnU-Net v2 planning and preprocessing (when not done yet) and training of one "
                                    "fold. CLAIM's short trainers: nnUNetTrainerCLAIMShort, nnUNetTrainerCLAIMQuick. "
-                                   "Your own trainers are found through nnUNet_extTrainer.")
+                                   "Your own trainers are found through nnUNet_extTrainer. The terminal shows one "
+                                   "progress bar per stage (planning and preprocessing; training with epoch, loss, "
+                                   "pseudo-Dice and ETA); nnU-Net's own output goes to --log (--verbose: to the "
+                                   "terminal). Writes the preprocessed data and the model folder under "
+                                   "nnUNet_preprocessed and nnUNet_results, and the log.")
     p.add_argument("--dataset", type=int, required=True, help="dataset id")
     p.add_argument("--config", default="2d", help="nnU-Net configuration (default 2d)")
     p.add_argument("--fold", default="0", help="0-4 or all (default 0)")
@@ -85,6 +89,8 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     p.add_argument("--root", help="folder holding nnUNet_raw, nnUNet_preprocessed, nnUNet_results "
                                   "(default: nnU-Net's variables)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--log", type=Path, help="nnU-Net's own output, appended (default: nnunet.log in --root, or beside "
+                                            "nnUNet_results)")
     p.set_defaults(func=train_seg)
 
     p = sub.add_parser("segment", help="segment scar (and cavity, myocardium, MVO) with a trained nnU-Net",
@@ -93,13 +99,18 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
                                    "(hybrid) the model gives cavity and myocardium and the scar and MVO come from a "
                                    "threshold relative to remote myocardium (as claim scar); the result is then "
                                    "written with EMIDEC's values (1 cavity, 2 myocardium, 3 scar, 4 MVO).")
-    p.add_argument("--image", type=Path, required=True, help="an LGE image, or a folder of them")
+    p.add_argument("--image", type=Path, required=True, help="an LGE image (file or DICOM series folder), or a "
+                                                             "folder of images")
     p.add_argument("--labels", type=Path, help="ground truth for one image: prints the Dice")
-    p.add_argument("--model", type=Path, required=True, help="trained model folder (TRAINER__PLANS__CONFIG)")
+    p.add_argument("--model", required=True, help="trained model folder (TRAINER__PLANS__CONFIG) or an installed "
+                                                  "model's NAME (claim models list)")
     p.add_argument("--out", type=Path, required=True, help="output label map, or folder for a folder of images")
     p.add_argument("--fold", help="folds to use, e.g. 0 or 0,1,2,3,4 or all (default: those trained)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--no-postprocess", action="store_true", help="keep scar outside the myocardium and tiny bits")
+    p.add_argument("--batch", choices=("auto", "on", "off"), default="auto",
+                   help="a folder through nnU-Net's batched API, preprocessing and export in worker processes "
+                        "(auto: on CUDA; on 2 CPU cores it is slower than case by case, see bench/README.md)")
     p.add_argument("--scheme", help="label scheme of --labels (default: detected)")
     from .scar import add_threshold_arguments
 
@@ -134,7 +145,8 @@ def add_joint_parsers(sub, experiment, train_joint) -> None:
                                    "schedule, end to end on a CPU.")
     p.add_argument("--pathological", type=Path, help="folder of real pathological cases (images + labels)")
     p.add_argument("--normal", type=Path, help="folder of real normal cases (images + labels)")
-    p.add_argument("--diffusion", type=Path, help="generator checkpoint trained on pathological training cases")
+    p.add_argument("--diffusion", type=Path, help="generator checkpoint trained on pathological training cases (or "
+                                                  "an installed generator's name)")
     p.add_argument("--out", type=Path, required=True, help="experiment folder")
     p.add_argument("--settings", default="P,P+N1,P+N2,P+P1+N2",
                    help="comma-separated: P, P+N1 (P+N'), P+N2 (P+N''), P+P1+N2 (P+P'+N''); default all four. "

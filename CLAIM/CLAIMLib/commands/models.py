@@ -132,7 +132,6 @@ def cmd_evaluate_synthesis(args) -> int:
 
 def cmd_export_nnunet(args) -> int:
     from ..io import load_cases
-    from ..progress import track
     from ..segmentation.nnunet import dataset_name, export_dataset
 
     raw = args.raw or os.environ.get("nnUNet_raw")
@@ -142,7 +141,6 @@ def cmd_export_nnunet(args) -> int:
     cases = []
     for folder in [p for p in args.cases.split(",") if p]:
         cases.extend(load_cases(folder, scheme_of(args)))
-    cases = list(track(cases, stage="exporting"))
     folder = export_dataset(cases, raw, args.id, args.name)
     print(f"wrote {len(cases)} cases to {folder}")
     return 0
@@ -157,8 +155,12 @@ def cmd_train_seg(args) -> int:
         for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
             if not env[key]:
                 raise InputError(key, "is not set; pass --root DIR or set nnU-Net's variables")
-        folder = train_segmenter(args.dataset, args.config, args.fold, args.trainer, args.device)
+        log = Path(args.log) if args.log else (Path(args.root) if args.root else Path(env["nnUNet_results"]).parent) \
+            / "nnunet.log"
+        folder = train_segmenter(args.dataset, args.config, args.fold, args.trainer, args.device, log=log)
     print(f"trained {args.trainer} {args.config} fold {args.fold}: {folder}")
+    if not os.environ.get("CLAIM_VERBOSE"):
+        print(f"nnU-Net's log: {log}")
     return 0
 
 
@@ -200,7 +202,9 @@ def cmd_segment(args) -> int:
         truth = load_case(CaseFiles(stem(args.labels), None, args.labels), scheme_of(args))
         same_grid(first[1], truth, args.labels)
     folds = [f if f == "all" else int(f) for f in args.fold.split(",")] if args.fold else None
-    predictor = Predictor(args.model, folds=folds, device=args.device, postprocess=not args.no_postprocess)
+    batch = {"auto": None, "on": True, "off": False}[args.batch]
+    predictor = Predictor(args.model, folds=folds, device=args.device, postprocess=not args.no_postprocess,
+                          batch=batch)
 
     def report(path, out, result):
         line = (f"{Path(path).name}: {result.seconds:.1f} s, myocardium {result.case.volume_ml('myocardium'):.1f} "

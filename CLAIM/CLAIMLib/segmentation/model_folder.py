@@ -187,6 +187,16 @@ class ModelFolder:
         return [(name, value, structure_for_segment_name(name))
                 for name, value in sorted(self.labels.items(), key=lambda kv: kv[1]) if value != 0]
 
+    def segment_styles(self) -> list:
+        """(value, (segment name, colour, terminology)) of each non-background label: the name as dataset.json
+        gives it, its colour from dataset.json's optional ``colors`` (label name -> [r, g, b] or '#rrggbb') or else
+        the structure's, and the structure's standard terminology (``terminology``: SNOMED CT)."""
+        from ..terminology import colour_of, segment_style
+
+        colours = self.dataset_json.get("colors") if isinstance(self.dataset_json.get("colors"), dict) else {}
+        return [(value, segment_style(structure, name, i, colour_of(colours.get(name))))
+                for i, (name, value, structure) in enumerate(self.segments())]
+
     @property
     def has_mvo(self) -> bool:
         return any(structure == "mvo" for _, _, structure in self.segments())

@@ -50,8 +50,10 @@ def export_dataset(cases: list, raw_root, dataset_id: int, name: str) -> Path:
         base = re.sub(r"[^A-Za-z0-9_\-]", "_", c.case_id)
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    from ..progress import track
+
     with atomic_dir(folder) as tmp:
-        for cid, c in zip(ids, cases):
+        for cid, c in track(list(zip(ids, cases)), stage="exporting the dataset"):
             write_volume(tmp / "imagesTr" / f"{cid}_0000.nii.gz", c.image.astype(np.float32), c.geometry)
             write_volume(tmp / "labelsTr" / f"{cid}.nii.gz", scheme.encode(c.masks, c.geometry.shape), c.geometry,
                          np.uint8)
@@ -169,27 +171,37 @@ def preprocessed(dataset_id: int, configuration: str = "2d") -> bool:
     return bool(found)
 
 
-def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: int | None = None) -> None:
-    """nnU-Net's fingerprint, plans and preprocessing (with its dataset integrity check), through its API."""
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
-                                                                      preprocess)
+def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: int | None = None, log=None) -> None:
+    """nnU-Net's fingerprint, plans and preprocessing (with its dataset integrity check), through its API; nnU-Net's
+    own output goes to ``log`` (``progress.quiet``), the terminal shows one bar for the three steps."""
+    from ..progress import Stage, quiet
 
     n = processes or int(os.environ.get("nnUNet_def_n_proc", os.cpu_count() or 1))
-    extract_fingerprints([int(dataset_id)], num_processes=n, check_dataset_integrity=True)
-    plan_experiments([int(dataset_id)])
-    preprocess([int(dataset_id)], configurations=(configuration,), num_processes=(n,))
+    with quiet(log), Stage("planning and preprocessing", 3) as stage:
+        from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
+                                                                          preprocess)
+
+        extract_fingerprints([int(dataset_id)], num_processes=n, check_dataset_integrity=True)
+        stage.advance(step="fingerprint")
+        plan_experiments([int(dataset_id)])
+        stage.advance(step="plans")
+        preprocess([int(dataset_id)], configurations=(configuration,), num_processes=(n,))
+        stage.advance(step="preprocessed")
 
 
 def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "nnUNetTrainer",
-          device: str | None = None, resume: bool = False) -> Path:
-    """Train one fold (or ``all``) with nnU-Net; returns the trained model folder.
+          device: str | None = None, resume: bool = False, log=None) -> Path:
+    """Train one fold (or ``all``) with nnU-Net; returns the trained model folder. nnU-Net's own output goes to
+    ``log``; the terminal shows one bar: epoch, loss, pseudo-Dice and ETA (``progress.Stage``).
 
-    ``resume``: continue from the fold's latest checkpoint when there is one (nnU-Net's ``--c``).
+    ``resume``: continue from the fold's latest checkpoint when there is one (nnU-Net's ``--c``). Runs nnU-Net's
+    own single-process path (``get_trainer_from_args``, ``maybe_load_checkpoint``, ``run_training``, final
+    validation), with a hook on the trainer's ``on_epoch_end`` for the bar.
     """
+    from ..progress import quiet
+
     dev = resolve_device(device)
     trainer_class(trainer)  # a one-line error for a trainer nnU-Net cannot find
-    from nnunetv2.run.run_training import run_training
-
     fold = fold if fold == "all" else int(fold)
     cont = False
     if resume:
@@ -198,9 +210,40 @@ def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "
             cont = any((done / f).is_file() for f in ("checkpoint_latest.pth", "checkpoint_final.pth"))
         except InputError:
             cont = False
-    run_training(str(int(dataset_id)), configuration, fold, trainer_class_name=trainer, device=dev,
-                 continue_training=cont)
+    with quiet(log), claim_trainers():
+        from nnunetv2.run.run_training import get_trainer_from_args, maybe_load_checkpoint
+
+        nn_trainer = get_trainer_from_args(str(int(dataset_id)), configuration, fold, trainer, "nnUNetPlans", cont,
+                                           device=dev)
+        maybe_load_checkpoint(nn_trainer, cont, False)
+        with epoch_progress(nn_trainer):
+            nn_trainer.run_training()
+        nn_trainer.perform_actual_validation(False)
     return model_folder(dataset_id, configuration, trainer)
+
+
+@contextmanager
+def epoch_progress(nn_trainer):
+    """A ``progress.Stage`` over the trainer's epochs, advanced after each with its train loss and mean pseudo-Dice
+    (read from the trainer's own logger)."""
+    from ..progress import Stage
+
+    original = nn_trainer.on_epoch_end
+    stage = Stage("training nnU-Net", nn_trainer.num_epochs, nn_trainer.current_epoch)
+
+    def on_epoch_end():
+        original()
+        value = nn_trainer.logger.get_value
+        dice = value("dice_per_class_or_region", step=-1)
+        stage.advance(epoch=nn_trainer.current_epoch, loss=round(float(value("train_losses", step=-1)), 4),
+                      pseudo_dice=round(float(np.mean(dice)), 4) if len(dice) else None)
+
+    nn_trainer.on_epoch_end = on_epoch_end
+    try:
+        yield stage
+    finally:
+        nn_trainer.on_epoch_end = original
+        stage.close()
 
 
 def model_folder(dataset_id: int, configuration: str = "2d", trainer: str = "nnUNetTrainer",
@@ -222,15 +265,42 @@ class Predictor:
     background, 1 cavity, 2 myocardium, 3 scar, 4 MVO. Post-processing (on by default, for models with CLAIM's label
     values): scar not touching the myocardium, and scar components under ``min_scar_voxels``, become myocardium or
     background.
+
+    Many volumes (``predict_many``) go through nnU-Net's batched API (``predict_batch``: preprocessing and export in
+    worker processes beside the network) when ``batch`` is on, by default on CUDA: on a CPU the network takes
+    about 95% of a case's time and the workers compete with it for the cores (measured in bench_segment.py), so
+    there the cases go one by one through the loaded model.
     """
 
     def __init__(self, model_dir, folds=None, device: str | None = None, checkpoint: str = "checkpoint_final.pth",
-                 postprocess: bool = True, min_scar_voxels: int = 10):
+                 postprocess: bool = True, min_scar_voxels: int = 10, batch: bool | None = None):
         self.model = ModelFolder(model_dir, checkpoint)
         folds = [ModelFolder.parse_fold(f) for f in folds] if folds else list(self.model.folds)  # default: all trained
         for f in folds:
             self.model.checkpoint_path(f)  # InputError for a fold that was not trained
         dev = resolve_device(device)
+        from ..progress import quiet
+
+        with quiet():
+            self._load(folds, dev, checkpoint)
+        self.has_mvo = self.model.has_mvo
+        self.postprocess = bool(postprocess) and self.model.claim_values  # clean_scar knows CLAIM's values only
+        self.min_scar_voxels = int(min_scar_voxels)
+        self.batched = dev.type == "cuda" if batch is None else bool(batch)
+
+    def predict_many(self, volumes, on_case=None) -> list:
+        """Label maps of (image, geometry) pairs: ``predict_batch`` when ``self.batched``, else one by one."""
+        volumes = list(volumes)
+        if self.batched and len(volumes) > 1:
+            return self.predict_batch(volumes, on_case=on_case)
+        out = []
+        for i, (image, geometry) in enumerate(volumes):
+            if on_case is not None:
+                on_case(i)
+            out.append(self.predict(image, geometry))
+        return out
+
+    def _load(self, folds, dev, checkpoint) -> None:
         ensure_torchvision()
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -243,16 +313,44 @@ class Predictor:
                                                                     checkpoint_name=checkpoint)
         except (FileNotFoundError, RuntimeError, KeyError) as e:
             raise InputError(self.model.path, f"cannot load the model ({' '.join(str(e).split())[:160]})") from None
-        self.has_mvo = self.model.has_mvo
-        self.postprocess = bool(postprocess) and self.model.claim_values  # clean_scar knows CLAIM's values only
-        self.min_scar_voxels = int(min_scar_voxels)
+
+    def predict_batch(self, volumes, workers: int | None = None, on_case=None) -> list:
+        """Label maps (uint8) of many volumes, (image [k, j, i], geometry) pairs, through nnU-Net's batched API:
+        preprocessing in ``workers`` background processes (default ``nnUNet_def_n_proc``) while the network runs,
+        resampling back to each grid in a pool of as many. The same labels as ``predict`` case by case.
+        ``on_case(i)`` hears each case as the network takes it."""
+        from ..progress import quiet
+
+        volumes = list(volumes)
+        if not volumes:
+            return []
+        n = workers or int(os.environ.get("nnUNet_def_n_proc", os.cpu_count() or 1))
+        images = [np.asarray(image, np.float32)[None] for image, _ in volumes]
+        props = [{"spacing": [float(s) for s in g.spacing[::-1]]} for _, g in volumes]
+
+        def counted(items):
+            for i, item in enumerate(items):
+                if on_case is not None:
+                    on_case(i)
+                yield item
+
+        with quiet():
+            items = self.predictor.get_data_iterator_from_raw_npy_data(images, None, props, None, max(1, n))
+            segs = self.predictor.predict_from_data_iterator(counted(items), False, max(1, n))
+        return [self._finish(seg) for seg in segs]
+
+    def _finish(self, seg) -> np.ndarray:
+        seg = np.asarray(seg, np.uint8)
+        return clean_scar(seg, self.min_scar_voxels) if self.postprocess else seg
 
     def predict(self, image: np.ndarray, geometry) -> np.ndarray:
         """Label map (uint8) of one volume [k, j, i] on its own grid."""
+        from ..progress import quiet
+
         props = {"spacing": [float(s) for s in geometry.spacing[::-1]]}
-        seg = self.predictor.predict_single_npy_array(np.asarray(image, np.float32)[None], props)
-        seg = np.asarray(seg, np.uint8)
-        return clean_scar(seg, self.min_scar_voxels) if self.postprocess else seg
+        with quiet():
+            seg = self.predictor.predict_single_npy_array(np.asarray(image, np.float32)[None], props)
+        return self._finish(seg)
 
 
 def clean_scar(labels: np.ndarray, min_voxels: int = 10) -> np.ndarray:

@@ -258,9 +258,9 @@ def _predict(model, options, truths: dict, folder: Path) -> dict:
     if not folder.is_dir():
         predictor = Predictor(model, folds=[options.fold if options.fold == "all" else int(options.fold)],
                               device=options.device)
+        predicted = predictor.predict_many([(t.image, t.geometry) for t in truths.values()])
         with atomic_dir(folder) as tmp:
-            for cid, truth in truths.items():
-                labels = predictor.predict(truth.image, truth.geometry)
+            for (cid, truth), labels in zip(truths.items(), predicted):
                 write_volume(tmp / f"{cid}.nii.gz", labels, truth.geometry, np.uint8)
     return {cid: read_volume(folder / f"{cid}.nii.gz")[0].astype(np.uint8) for cid in truths}
 
