@@ -92,6 +92,8 @@ def test_demo(tmp_path, emidec, run_claim, tiny_run, trained_seg):
                                "--diffusion-model", tiny_run[0] / "checkpoint.pt", "--seg-model", trained_seg[0],
                                "--joint-steps", 4)
     assert code == 0, err
+    # no nnU-Net dump on the terminal: the demo's own two lines (bars and JSON are off in the suite)
+    assert len(out.splitlines()) == 2 and "patch_size" not in out + err and "Predicting" not in out + err, out
     for name in ("montage.png", "report.md", "summary.json", "realism_montage.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())

@@ -174,6 +174,25 @@ def test_segment_held_out_phantoms(trained_seg, tmp_path, run_claim):
     assert (tmp_path / "be.png").stat().st_size > 5000
 
 
+def test_batched_folder_matches_case_by_case(trained_seg, tmp_path, run_claim):
+    """A folder through nnU-Net's batched API (preprocessing and export in worker processes) gives the same labels
+    as the loaded model case by case (the speed comparison is bench/bench_segment.py's)."""
+    model, held = trained_seg
+    images = tmp_path / "images"
+    images.mkdir()
+    for case_dir in sorted(held.iterdir()):
+        (images / f"{case_dir.name}_0000.nii.gz").symlink_to(case_dir / "Images" / f"{case_dir.name}.nii.gz")
+    for mode in ("on", "off"):
+        code, out, err = run_claim("segment", "--image", images, "--model", model, "--out", tmp_path / mode,
+                                   "--device", "cpu", "--batch", mode)
+        assert code == 0, err
+        assert out.count(" -> ") == len(list(held.iterdir())) and "Predicting" not in out + err
+    for case_dir in held.iterdir():
+        a, g = read_volume(tmp_path / "on" / f"{case_dir.name}.nii.gz")
+        b, g0 = read_volume(tmp_path / "off" / f"{case_dir.name}.nii.gz")
+        assert np.array_equal(a, b) and g.differences(g0) == []
+
+
 def test_hybrid_segmentation_thresholds_the_model_s_myocardium(trained_seg, tmp_path, run_claim):
     """--scar-method: cavity and myocardium from nnU-Net, scar and MVO from the threshold (as claim scar finds them
     on that myocardium); nnU-Net and the hybrid side by side in one claim evaluate."""
