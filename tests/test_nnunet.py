@@ -84,7 +84,7 @@ def test_train_seg_prints_no_nnunet_dump_and_logs_it_all(trained_seg):
     assert len(terminal) == 2, terminal
     assert terminal[0].startswith("trained nnUNetTrainerCLAIMShort 2d fold all: ")
     log = (trained_seg[0].parents[2] / "nnunet.log").read_text()
-    for dump in ("patch_size", "Epoch 2", "Pseudo dice", "Fingerprint extracted", "Preprocessing"):
+    for dump in ("patch_size", "Epoch 2", "Pseudo dice", "Extracting dataset fingerprint", "Preprocessing cases"):
         assert dump in log and dump not in stdout + stderr, dump
 
 
