@@ -97,8 +97,8 @@ class FakeRunner:
         events, self.events = self.events, []
         return events
 
-    def progress(self, fraction: float, stage: str = "") -> None:
-        self.events.append({"type": "progress", "progress": fraction, "stage": stage})
+    def progress(self, fraction: float, stage: str = "", **extra) -> None:
+        self.events.append({"type": "progress", "progress": fraction, "stage": stage, **extra})
 
     def finish(self, returncode: int = 0, error: str | None = None) -> None:
         self.events.append({"type": "finished", "returncode": returncode, "error": error, "cancelled": False})

@@ -168,6 +168,11 @@ def test_claim_segmentation_runs_and_feeds_the_bullseye(claim, scene, tmp_path):
     assert claim.logic.called("segmentCommand") == [((other, str(tmp_path / "model"), "cuda"), {})]
     assert claim.fake.paths == {"nnUNetModelFolder": str(tmp_path / "model")}
     assert claim.ui.segmentButton.text() == "Cancel"
+    # nnU-Net training's progress lines carry epoch, loss, pseudo-Dice and ETA: the status line shows them
+    claim.segmentationRunner.progress(0.5, "training nnU-Net", epoch=3, loss=0.42, pseudo_dice=0.61, eta_s=12.5)
+    claim.segmentationJobs.poll()
+    assert claim.ui.segmentationStatusLabel.text() == ("segmentation: training nnU-Net (50%, epoch 3, loss 0.42, "
+                                                       "pseudo-Dice 0.61, ETA 12 s)")
     claim.segmentationRunner.progress(1.0, "predicting")
     claim.segmentationRunner.finish(0)
     claim.segmentationJobs.poll()

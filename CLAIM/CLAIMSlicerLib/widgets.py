@@ -14,7 +14,7 @@ from .signals import Signal
 
 
 # What a progress line may carry beside its stage (nnU-Net training: epoch, loss, pseudo-Dice, ETA), as shown.
-DETAILS = (("epoch", "epoch"), ("loss", "loss"), ("pseudo_dice", "pseudo-Dice"), ("eta_s", "ETA s"))
+DETAILS = (("epoch", "epoch {}"), ("loss", "loss {}"), ("pseudo_dice", "pseudo-Dice {}"), ("eta_s", "ETA {:.0f} s"))
 
 
 class JobController:
@@ -94,7 +94,7 @@ class JobController:
                 self.progressBar.setRange(0, 100)
                 self.progressBar.setValue(int(round(100 * event["progress"])))
                 stage = event.get("stage") or self.job.title
-                details = "".join(f", {label} {event[key]}" for key, label in DETAILS if event.get(key) is not None)
+                details = "".join(", " + shown.format(event[key]) for key, shown in DETAILS if event.get(key) is not None)
                 self.statusLabel.setText(f"{self.job.title}: {stage} ({100 * event['progress']:.0f}%{details})")
                 self.progressed.emit(float(event["progress"]), stage)
             elif event["type"] == "finished":
