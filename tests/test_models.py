@@ -137,3 +137,24 @@ def test_bad_sources_leave_nothing(home, tmp_path, run_claim):
     (tmp_path / "r.json").write_text("{not json")
     code, _, err = run_claim("models", "list", "--registry", tmp_path / "r.json")
     assert code == 2 and err.startswith(f"claim: error: {tmp_path / 'r.json'}: is not a JSON registry")
+
+
+def test_a_folder_outside_a_dataset_installs_and_exports_under_nnunet_names(home, tmp_path, run_claim):
+    """A model folder not laid out as nnU-Net's results (joint training's segmenter/): its trainer and configuration
+    come from its checkpoint, its dataset name from dataset.json; installed and exported under those names."""
+    from test_model_folder import make_model
+
+    folder = make_model(tmp_path / "run", name="segmenter", folds=("all",),
+                        header={"trainer_name": "nnUNetTrainerJointX", "init_args": {"configuration": "2d"}})
+    data = json.loads((folder / "dataset.json").read_text())
+    (folder / "dataset.json").write_text(json.dumps({**data, "name": "Joint run"}))
+    code, out, err = run_claim("models", "install", folder, "--name", "joint-seg")
+    assert code == 0, err
+    assert (home / "joint-seg" / "nnUNet_results" / "Dataset999_Joint_run" / "nnUNetTrainerJointX__nnUNetPlans__2d"
+            / "fold_all" / "checkpoint_final.pth").is_file()
+    code, out, err = run_claim("models", "list")
+    assert "joint-seg" in out and "cavity, myocardium, scar, mvo" in out, out
+    code, out, err = run_claim("models", "export", folder, "--out", tmp_path / "j.zip")
+    assert code == 0, err
+    names = zipfile.ZipFile(tmp_path / "j.zip").namelist()
+    assert "Dataset999_Joint_run/nnUNetTrainerJointX__nnUNetPlans__2d/fold_all/checkpoint_final.pth" in names

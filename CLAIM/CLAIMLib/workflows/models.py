@@ -138,9 +138,7 @@ def _place(source: Path, staging: Path, label) -> dict:
     if folders:
         entries = []
         for folder in folders:
-            dataset = folder.parent.name if re.match(r"Dataset\d{3}_", folder.parent.name) else \
-                f"Dataset999_{re.sub(r'[^A-Za-z0-9_-]', '_', folder.parent.name) or 'CLAIM'}"
-            rel = Path("nnUNet_results") / dataset / _folder_name(folder)
+            rel = Path("nnUNet_results") / _nnunet_path(folder)
             shutil.copytree(folder, staging / rel)
             entries.append(rel.as_posix())
         return {"kind": "segmenter", "folders": entries}
@@ -153,12 +151,16 @@ def _place(source: Path, staging: Path, label) -> dict:
     return {"kind": "generator", "checkpoint": "checkpoint.pt", **summary}
 
 
-def _folder_name(folder: Path) -> str:
-    """TRAINER__PLANS__CONFIG of a model folder, from its name or (as nnU-Net does) its checkpoint."""
+def _nnunet_path(folder) -> str:
+    """``DatasetNNN_Name/TRAINER__PLANS__CONFIG`` of a model folder, as nnU-Net lays it out under nnUNet_results:
+    its own names, from its checkpoint where its folder does not say (as nnU-Net does), and ``Dataset999_<name in
+    dataset.json>`` for a folder outside a dataset folder (e.g. joint training's ``segmenter/``)."""
     from ..segmentation.model_folder import ModelFolder
 
-    m = ModelFolder(folder)
-    return f"{m.trainer}__{m.plans}__{m.configuration}"
+    m = folder if isinstance(folder, ModelFolder) else ModelFolder(folder)
+    dataset = m.path.parent.name if re.match(r"Dataset\d{3}_", m.path.parent.name) else \
+        f"Dataset999_{re.sub(r'[^A-Za-z0-9_-]', '_', str(m.dataset_json.get('name') or 'CLAIM'))}"
+    return f"{dataset}/{m.trainer}__{m.plans}__{m.configuration}"
 
 
 def install_model(source: str, name: str | None = None, sha256: str | None = None, registry=None,
@@ -264,9 +266,7 @@ def export_model(model, out) -> Path:
     if record is not None and record["kind"] != "segmenter":
         raise InputError(model, "is a generator; nnU-Net's zip format holds segmenters (copy its checkpoint.pt)")
     folder = ModelFolder(model_path(record, str(model).partition(":")[2] or None) if record else model)
-    dataset = folder.path.parent.name if re.match(r"Dataset\d{3}_", folder.path.parent.name) else \
-        f"Dataset999_{re.sub(r'[^A-Za-z0-9_-]', '_', str(folder.dataset_json.get('name', 'CLAIM')))}"
-    prefix = f"{dataset}/{folder.trainer}__{folder.plans}__{folder.configuration}"
+    prefix = _nnunet_path(folder)
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         for name in DATASET_FILES:
             if (folder.path / name).is_file():
