@@ -1,6 +1,7 @@
 """DICOM series folders as images: the same results as the NIfTI of the same voxels (phantom and EMIDEC P100),
 geometry kept, several series in one folder listed and picked with --series, broken series refused."""
 import json
+import locale
 import shutil
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 from CLAIMLib.dicom import find_series, write_series
 from CLAIMLib.io import read_volume, write_volume
 from CLAIMLib.phantom import generate_cohort
+
+LOCALE = locale.setlocale(locale.LC_ALL)  # as the suite started
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,8 @@ def phantom_pair(tmp_path_factory):
 def test_geometry_and_voxels_are_kept(phantom_pair):
     root, case = phantom_pair
     a, g = read_volume(root / "series")
+    # GDCM sets the C locale and leaves it (Python then reads text as ASCII): writing and reading put it back
+    assert locale.setlocale(locale.LC_ALL) == LOCALE
     b, g0 = read_volume(root / "image.nii.gz")
     assert a.dtype == np.int16 and np.array_equal(a, b)
     assert np.allclose(g.origin, g0.origin, atol=1e-9) and np.allclose(g.direction, g0.direction, atol=1e-12)

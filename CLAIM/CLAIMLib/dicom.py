@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import locale
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,18 @@ from .errors import InputError
 
 _SERIES = contextvars.ContextVar("claim_dicom_series", default=None)
 _DESCRIPTION, _POSITION, _ORIENTATION = "0008|103e", "0020|0032", "0020|0037"
+
+
+@contextlib.contextmanager
+def keeping_locale():
+    """GDCM sets the process's C locale and leaves it so (after which Python reads text files as ASCII); the block's
+    locale is put back as it was."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        if locale.setlocale(locale.LC_ALL) != saved:
+            locale.setlocale(locale.LC_ALL, saved)
 
 
 @contextlib.contextmanager
@@ -67,11 +80,12 @@ class Series:
 def find_series(folder) -> list[Series]:
     """The DICOM series in a folder and its subfolders, in UID order."""
     found = {}
-    for root, _, _ in os.walk(folder):
-        for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(root) or ():
-            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(root, uid)
-            if files:
-                found.setdefault(uid, []).extend(files)
+    with keeping_locale():
+        for root, _, _ in os.walk(folder):
+            for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(root) or ():
+                files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(root, uid)
+                if files:
+                    found.setdefault(uid, []).extend(files)
     return [Series(uid, _tag(files[0], _DESCRIPTION), tuple(files)) for uid, files in sorted(found.items())]
 
 
@@ -79,7 +93,8 @@ def _tag(file, key: str) -> str:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(file))
     try:
-        reader.ReadImageInformation()
+        with keeping_locale():
+            reader.ReadImageInformation()
     except RuntimeError:
         return ""
     return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
@@ -109,7 +124,8 @@ def read_series(folder, uid: str | None = None) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(series.files))
     try:
-        image = reader.Execute()
+        with keeping_locale():
+            image = reader.Execute()
     except RuntimeError as e:
         raise InputError(folder, f"DICOM series {series.uid} cannot be read ({' '.join(str(e).split())[-120:]})") \
             from None
@@ -168,6 +184,7 @@ def write_series(folder, array: np.ndarray, geometry, description: str = "CLAIM"
             piece.SetMetaData(key, value)
         path = folder / f"{description}_{k + 1:04d}.dcm"
         writer.SetFileName(str(path))
-        writer.Execute(piece)
+        with keeping_locale():
+            writer.Execute(piece)
         out.append(path)
     return out
