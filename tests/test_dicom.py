@@ -11,8 +11,6 @@ from CLAIMLib.dicom import find_series, write_series
 from CLAIMLib.io import read_volume, write_volume
 from CLAIMLib.phantom import generate_cohort
 
-LOCALE = locale.setlocale(locale.LC_ALL)  # as the suite started
-
 
 @pytest.fixture(scope="module")
 def phantom_pair(tmp_path_factory):
@@ -29,12 +27,28 @@ def phantom_pair(tmp_path_factory):
 def test_geometry_and_voxels_are_kept(phantom_pair):
     root, case = phantom_pair
     a, g = read_volume(root / "series")
-    # GDCM sets the C locale and leaves it (Python then reads text as ASCII): writing and reading put it back
-    assert locale.setlocale(locale.LC_ALL) == LOCALE
     b, g0 = read_volume(root / "image.nii.gz")
     assert a.dtype == np.int16 and np.array_equal(a, b)
     assert np.allclose(g.origin, g0.origin, atol=1e-9) and np.allclose(g.direction, g0.direction, atol=1e-12)
     assert np.allclose(g.spacing, g0.spacing, atol=1e-9) and g.shape == g0.shape
+
+
+def test_gdcm_leaves_the_locale_as_it_was(phantom_pair, tmp_path):
+    """GDCM sets the process's C locale and leaves it (Python then reads text files and child output as ASCII):
+    writing, finding and reading a series put the locale back as it was."""
+    root, case = phantom_pair
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        try:
+            locale.setlocale(locale.LC_ALL, "C.UTF-8")
+        except locale.Error:
+            locale.setlocale(locale.LC_ALL, "")
+        before = locale.setlocale(locale.LC_ALL)
+        write_series(tmp_path / "s", read_volume(root / "image.nii.gz")[0], case.geometry, "LGE")
+        assert find_series(tmp_path) and read_volume(tmp_path / "s")[0].shape == case.geometry.shape
+        assert locale.setlocale(locale.LC_ALL) == before
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 def test_info_and_aha_match_the_nifti(phantom_pair, run_claim):
