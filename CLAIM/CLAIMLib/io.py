@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .dicom import is_series_folder
+from .dicom import is_series_folder, read_series
 from .errors import InputError
 from .geometry import Geometry
 from .labels import EMIDEC, NAMED, Case, LabelScheme, case_from_arrays, labels_from_named_masks
@@ -199,8 +199,6 @@ def read_volume(path) -> tuple[np.ndarray, Geometry]:
     """A scalar 3D volume as (array [k, j, i], geometry); checks readability, dimension, NaN and inf. A folder is
     read as a DICOM series (``dicom.read_series``: the one it holds, or the one ``--series`` picked)."""
     if Path(path).is_dir():
-        from .dicom import read_series
-
         image = read_series(path)
     else:
         path = _check_file(path)

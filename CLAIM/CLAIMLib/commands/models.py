@@ -148,15 +148,14 @@ def cmd_export_nnunet(args) -> int:
 
 def cmd_train_seg(args) -> int:
     from ..segmentation import nnunet
-    from ..workflows.segmentation import train_segmenter
+    from ..workflows.segmentation import nnunet_log, train_segmenter
 
     check_fold(args.fold)
     with nnunet.nnunet_environment(args.root) as env:
         for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
             if not env[key]:
                 raise InputError(key, "is not set; pass --root DIR or set nnU-Net's variables")
-        log = Path(args.log) if args.log else (Path(args.root) if args.root else Path(env["nnUNet_results"]).parent) \
-            / "nnunet.log"
+        log = nnunet_log(args.log)
         folder = train_segmenter(args.dataset, args.config, args.fold, args.trainer, args.device, log=log)
     print(f"trained {args.trainer} {args.config} fold {args.fold}: {folder}")
     if not os.environ.get("CLAIM_VERBOSE"):
@@ -234,7 +233,7 @@ def _prediction_sets(specs) -> dict:
 
 
 def _summary_lines(agg) -> list:
-    from ..segmentation.metrics import CLASSES
+    from ..segmentation.metrics import CLASSES, EMIDEC_METRICS, EMIDEC_NAMES
 
     lines = []
     for c in CLASSES:
@@ -244,10 +243,10 @@ def _summary_lines(agg) -> list:
                          f"{a['precision']['mean']:.3f}  sensitivity {a['sensitivity']['mean']:.3f}  specificity "
                          f"{a['specificity']['mean']:.4f}  HD95 {a['hd95_mm']['mean']:.1f} mm (n={a['hd95_mm']['n']})  "
                          f"|dV| {a['volume_error_ml']['mean']:.2f} mL")
-    emidec = [f"{name} Dice {agg[c]['dice']['mean']:.3f}, |dV| {agg[c]['volume_error_ml']['mean']:.2f} mL"
-              + (f", |d ratio| {agg[c]['ratio_error_pct']['mean']:.2f} %" if c != "myocardium" else "")
-              for c, name in (("myocardium", "myocardium"), ("infarct", "infarct"), ("mvo", "no-reflow"))
-              if c in agg]
+    shown = {"dice": "Dice {:.3f}", "volume_error_ml": "|dV| {:.2f} mL", "ratio_error_pct": "|d ratio| {:.2f} %"}
+    emidec = [f"{EMIDEC_NAMES.get(c, c)} " + ", ".join(shown[m].format(agg[c][m]["mean"])
+                                                     for k, m in EMIDEC_METRICS if k == c)
+              for c in dict.fromkeys(k for k, _ in EMIDEC_METRICS) if c in agg]
     if emidec:
         lines.append("  EMIDEC      " + "; ".join(emidec))
     return lines

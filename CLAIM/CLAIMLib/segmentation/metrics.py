@@ -29,6 +29,7 @@ METRICS = ("dice", "precision", "sensitivity", "specificity", "hd95_mm", "volume
 EMIDEC_METRICS = (("myocardium", "dice"), ("myocardium", "volume_error_ml"), ("infarct", "dice"),
                   ("infarct", "volume_error_ml"), ("infarct", "ratio_error_pct"), ("mvo", "dice"),
                   ("mvo", "volume_error_ml"), ("mvo", "ratio_error_pct"))
+EMIDEC_NAMES = {"mvo": "no-reflow"}  # the challenge's name of a class, where it differs from CLAIM's
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import InputError
-from ..model_home import KINDS, RECORD, check_name, installed, lookup, model_path, models_dir
+from ..model_home import KINDS, RECORD, check_name, installed, lookup, models_dir
 
 CHECKPOINT_FILES = ("checkpoint_final.pth", "debug.json", "progress.png", "validation/summary.json")
 DATASET_FILES = ("plans.json", "dataset.json", "dataset_fingerprint.json")
@@ -265,7 +265,7 @@ def export_model(model, out) -> Path:
     record = lookup(str(model).partition(":")[0]) if not Path(model).exists() else None
     if record is not None and record["kind"] != "segmenter":
         raise InputError(model, "is a generator; nnU-Net's zip format holds segmenters (copy its checkpoint.pt)")
-    folder = ModelFolder(model_path(record, str(model).partition(":")[2] or None) if record else model)
+    folder = ModelFolder(model)  # a folder, or an installed segmenter's NAME[:CONFIG]
     prefix = _nnunet_path(folder)
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         for name in DATASET_FILES:

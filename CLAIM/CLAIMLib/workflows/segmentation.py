@@ -11,6 +11,16 @@ import numpy as np
 from ..errors import InputError
 
 
+def nnunet_log(log=None) -> Path:
+    """Where nnU-Net's own output goes: ``log``, else ``nnunet.log`` beside ``nnUNet_results`` (in the run folder
+    that holds nnU-Net's three folders)."""
+    import os
+
+    if log:
+        return Path(log)
+    return Path(os.environ.get("nnUNet_results") or os.environ.get("nnUNet_raw", ".")).parent / "nnunet.log"
+
+
 def train_segmenter(dataset_id: int, configuration: str = "2d", fold="all", trainer: str = "nnUNetTrainer",
                     device: str | None = None, cases=None, name: str | None = None, resume: bool = False,
                     on_stage=None, log=None) -> Path:
@@ -27,7 +37,7 @@ def train_segmenter(dataset_id: int, configuration: str = "2d", fold="all", trai
     raw_root = os.environ.get("nnUNet_raw", "")
     if not raw_root:
         raise InputError("nnUNet_raw", "is not set; pass --root DIR or set nnU-Net's variables")
-    log = Path(log) if log else Path(os.environ.get("nnUNet_results") or raw_root).parent / "nnunet.log"
+    log = nnunet_log(log)
     if not list(Path(raw_root).glob(f"Dataset{int(dataset_id):03d}_*")):
         if cases is None:
             raise InputError(raw_root, f"holds no dataset {int(dataset_id):03d} (claim export-nnunet first)")
