@@ -21,7 +21,7 @@ $(BIN)/.claim-installed: pyproject.toml
 install: $(BIN)/.claim-installed
 
 demo: install
-	$(BIN)/claim demo --out $(DEMO_OUT)
+	$(BIN)/claim demo --out $(DEMO_OUT) --overwrite
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -111,7 +111,7 @@ def alive(pid: int) -> bool:
     return True
 
 
-def gone_soon(pid: int, seconds: float = 3.0) -> bool:
+def gone_soon(pid: int, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not alive(pid):
@@ -188,3 +188,61 @@ def export_and_train(root, cases, train, seed, normal_fraction, dataset, name, t
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     TRAIN_OUTPUT[dataset] = (r.stdout, r.stderr)
     return root / "nnUNet_results" / f"Dataset{dataset:03d}_{name}" / f"{trainer}__nnUNetPlans__2d"
+
+
+def killed_and_resumed(*args, kills: int = 3, seed: int | None = None, events: int = 8, env=None, timeout=1800,
+                       after_kill=None):
+    """``claim ARGS`` killed with SIGKILL (its whole process group, workers too) at ``kills`` random points, each
+    time started again with ``--resume``, then resumed to the end. A point is drawn as "after the n-th progress
+    event of this start (n in 1..events), plus 0-0.4 s", so kills land in every stage, mid-write included.
+    ``after_kill(i)`` runs after each kill (to check what a killed run left). Returns (final CompletedProcess-like
+    (returncode, stdout, stderr), the points as (start, n, delay), the seed) for the failure message."""
+    import json
+    import random
+    import signal
+
+    from CLAIMLib.runner import claim_command
+
+    seed = random.randrange(1 << 30) if seed is None else seed
+    rng = random.Random(seed)
+    env = env or claim_env(CLAIM_PROGRESS="json")
+    points = []
+    for i in range(kills):
+        argv = [str(a) for a in args] + (["--resume"] if i else [])
+        n, delay = rng.randint(1, events), rng.uniform(0.0, 0.4)
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(claim_command(*argv), stdout=subprocess.PIPE, stderr=err, text=True, env=env,
+                                    start_new_session=True)
+            seen, deadline = 0, time.monotonic() + timeout
+            while seen < n and time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    seen += "progress" in json.loads(line)
+                except ValueError:
+                    pass
+            time.sleep(delay)
+            finished = proc.poll() is not None
+            if not finished:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()
+            err.seek(0)
+            if finished and proc.returncode != 0:
+                raise AssertionError(f"start {i} failed before its kill (seed {seed}): {err.read()[-3000:]}")
+        points.append((i, n, round(delay, 2), "finished first" if finished else "killed"))
+        if after_kill is not None:
+            after_kill(i)
+    final = subprocess.run(claim_command(*[str(a) for a in args], "--resume"), capture_output=True, text=True,
+                           env=claim_env(), timeout=timeout, errors="replace")
+    return final, points, seed
+
+
+def run_files(folder, ignore=()) -> set:
+    """The files of a run, relative, without temporaries and without names matching ``ignore`` (fnmatch)."""
+    import fnmatch
+
+    return {str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file()
+            and not any(part.startswith(".tmp-") for part in p.relative_to(folder).parts)
+            and not any(fnmatch.fnmatch(p.name, pat) for pat in ignore)}

@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from CLAIMLib.io import write_volume
-from conftest import claim_env, oblique_geometry, ring_labels
+from conftest import REPO, claim_env, oblique_geometry, ring_labels
 
 
 def test_help_lists_subcommands():
@@ -423,3 +423,17 @@ def test_smile_bad_input(phantom_cohort, run_claim, tmp_path):
         code, _, err = run_claim(*argv, "--priors", bad)
         assert code == 2 and err.startswith(f"claim: error: {bad}: malformed SMILE priors"), (argv, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad_priors.json", "normals"]
+
+
+def test_every_command_help_names_its_outputs():
+    """Each command's --help says what it writes (or that it writes nothing), and the exit statuses are documented."""
+    import re
+
+    from CLAIMLib.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    missing = [name for name, p in sub.choices.items() if not re.search(r"\bWrites\b", p.description or "")]
+    assert not missing, missing
+    readme = (REPO / "README.md").read_text()
+    for status in ("0 done", "1 an internal error", "2 bad input", "130 interrupted"):
+        assert status in readme, status

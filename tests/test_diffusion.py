@@ -1,11 +1,9 @@
-"""The lesion-focused generator: training (tiny, CPU), samplers, exact background, resume after kill -9."""
+"""The lesion-focused generator: training (tiny, CPU), samplers, exact background (resume after kill -9: test_resume)."""
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -209,40 +207,6 @@ def test_synthesize_dataset(tiny_run, tmp_path, run_claim):
         assert np.array_equal(raw_syn[~scar], raw_src[~scar])
         record = json.loads((tmp_path / "syn" / f.case_id / f"{f.case_id}.json").read_text())
         assert set(record["smile"]["segments"]) <= {1, 2, 7, 8, 13, 14, 17}
-
-
-def test_kill_and_resume(cohort_dir, tmp_path):
-    """kill -9 mid-run, then --resume: the step count continues and the loss curve does not restart."""
-    run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "CLAIMLib", "train-diffusion", "--data", str(cohort_dir), "--out", str(run),
-           "--config", "tiny", "--steps", "160", "--batch", "8", "--save-every", "20", "--sample-every", "0"]
-    env = claim_env()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    killed_at = None
-    while time.time() < deadline:
-        if (run / "checkpoint.pt").is_file() and (run / "log.csv").is_file():
-            rows = list(csv.DictReader((run / "log.csv").open()))
-            if rows and int(rows[-1]["step"]) >= 90:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                killed_at = int(rows[-1]["step"])
-                break
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("training did not reach step 90 in time")
-    ckpt_step = torch.load(run / "checkpoint.pt", weights_only=False)["step"]
-    assert 20 <= ckpt_step <= killed_at
-    r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader((run / "log.csv").open()))
-    steps = [int(x["step"]) for x in rows]
-    assert steps == sorted(set(steps)) and steps[-1] == 160 and steps[0] == 10  # one curve, no restart
-    losses = np.array([float(x["loss"]) for x in rows])
-    after = [l for s, l in zip(steps, losses) if s > ckpt_step][:3]
-    assert np.mean(after) < np.mean(losses[:3])  # continues at the trained level, not from scratch
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 160
 
 
 def test_torchrun_ddp_on_cpu(cohort_dir, tmp_path):

@@ -2,7 +2,9 @@
 import csv
 import json
 
-from conftest import claim_subprocess
+import pytest
+
+from conftest import claim_subprocess, killed_and_resumed
 
 
 def _run(*args, timeout=1800):
@@ -32,13 +34,22 @@ def test_settings_parse(run_claim, tmp_path):
     assert code == 2 and err.startswith("claim: error: --diffusion: is required")
 
 
-def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
+QUICK = ("experiment", "--quick", "--trainer", "nnUNetTrainerCLAIMShort")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tiny_run, tmp_path_factory):
     """--quick on the phantom cohort with the session's tiny generator and nnU-Net's shortest CLAIM schedule (the
     real --quick trains its own generator and uses a longer schedule; its timing is in bench/README.md)."""
-    out = tmp_path / "exp"
-    args = ("experiment", "--quick", "--out", out, "--diffusion", tiny_run[0], "--trainer", "nnUNetTrainerCLAIMShort")
-    r = _run(*args)
+    out = tmp_path_factory.mktemp("experiment") / "exp"
+    r = _run(*QUICK, "--out", out, "--diffusion", tiny_run[0])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out
+
+
+def test_quick_experiment_writes_table_2(quick_run, tiny_run, tmp_path):
+    out = quick_run
+    args = (*QUICK, "--out", out, "--diffusion", tiny_run[0])
     split = json.loads((out / "split.json").read_text())
     n_p, n_n = len(split["train_P"]), len(split["train_N"])
     assert (len(split["test_P"]), len(split["test_N"])) == (2, 1) and (n_p, n_n) == (8, 4)
@@ -60,9 +71,11 @@ def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
     md = (out / "table.md").read_text()
     assert all(name in md for name in ("| P |", "| P+N' |", "| P+N'' |", "| P+P'+N'' |"))
     assert (out / "bullseye.png").stat().st_size > 20000
-    # a rerun reuses every stage: nothing is trained or predicted again
-    stamp = {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")}
+    # a rerun without --resume is refused; with it, every stage is reused: nothing is trained or predicted again
     r = _run(*args)
+    assert r.returncode == 2 and "--resume" in r.stderr
+    stamp = {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")}
+    r = _run(*args, "--resume")
     assert r.returncode == 0, r.stderr[-2000:]
     assert {p: p.stat().st_mtime for p in out.rglob("checkpoint_final.pth")} == stamp and len(stamp) == 4
     # the same folder with other cases is refused, and so is a case in both groups
@@ -72,7 +85,7 @@ def test_quick_experiment_writes_table_2(tiny_run, tmp_path):
     for d in sorted((out / "phantom" / "normal").iterdir())[:3]:
         shutil.copytree(d, fewer / d.name)
     r = _run("experiment", "--pathological", out / "phantom" / "pathological", "--normal", fewer,
-             "--diffusion", tiny_run[0], "--out", out)
+             "--diffusion", tiny_run[0], "--out", out, "--resume")
     assert r.returncode == 2 and "holds an experiment on other cases" in r.stderr and "Traceback" not in r.stderr
     r = _run("experiment", "--pathological", out / "phantom" / "pathological", "--normal",
              out / "phantom" / "pathological", "--diffusion", tiny_run[0], "--out", tmp_path / "new")
@@ -98,3 +111,27 @@ def test_no_qc_twins_make_ungated_cohorts(tiny_run, tmp_path):
     lines = _qc_lines(tmp_path)
     assert any("quality gate accepted" in line for line in lines)
     assert any("N-noqc: made without the quality gate" in line for line in lines)
+
+
+def test_experiment_killed_three_times_resumes(quick_run, tiny_run, tmp_path):
+    """P+N' killed with SIGKILL at three random points (cohort, synthesis, nnU-Net), resumed with --resume: the
+    split, the synthetic cohort, the training set and the scored cases are those of the uninterrupted run."""
+    out = tmp_path / "exp"
+    final, points, seed = killed_and_resumed(*QUICK, "--settings", "P+N1", "--diffusion", tiny_run[0], "--out", out,
+                                             events=12)
+    why = f"kills {points}, seed {seed}: {final.stdout[-1500:]} {final.stderr[-1500:]}"
+    assert final.returncode == 0, why
+    for name in ("split.json", "synthetic/N/synthesis.json"):
+        assert json.loads((out / name).read_text()) == json.loads((quick_run / name).read_text()), (name, why)
+    rows = {n: {row["setting"]: row for row in csv.DictReader((d / "table.csv").open())}
+            for n, d in (("ref", quick_run), ("run", out))}
+    for key in ("train_real", "train_synthetic", "test_cases", "test_pathological"):
+        assert rows["run"]["P+N1"][key] == rows["ref"]["P+N1"][key], (key, why)
+
+    def training_set(root):
+        (dataset,) = [d for d in (root / "nnunet" / "nnUNet_raw").iterdir() if d.name.endswith("P_N1")]
+        return json.loads((dataset / "dataset.json").read_text())["cases"]
+
+    assert training_set(out) == training_set(quick_run), why
+    assert sorted(p.name for p in (out / "predictions" / "P+N1").iterdir()) == \
+        sorted(p.name for p in (quick_run / "predictions" / "P+N1").iterdir()), why

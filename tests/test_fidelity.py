@@ -195,4 +195,4 @@ def test_evaluate_synthesis_bad_input(tiny_run, run_claim, tmp_path):
     (tmp_path / "busy" / "notes.txt").write_text("keep me")
     code, _, err = run_claim("evaluate-synthesis", "--model", tiny_run[0], "--cases", normals, "--out",
                              tmp_path / "busy")
-    assert code == 2 and "holds other files (notes.txt)" in err and (tmp_path / "busy" / "notes.txt").exists()
+    assert code == 2 and "--overwrite" in err and (tmp_path / "busy" / "notes.txt").exists()

@@ -281,3 +281,27 @@ def test_quick_training_segments_held_out_phantoms(tmp_path_factory, run_claim):
     # CPU training is not bit-reproducible: scar Dice has come out between 0.39 and the high 0.5s on these cases (an
     # untrained or scar-blind model scores about 0), so the floor is 0.3
     assert dice["myocardium"] > 0.8 and dice["scar"] > 0.3, dice
+
+
+def test_train_seg_killed_three_times_resumes(trained_seg, tmp_path):
+    """train-seg killed with SIGKILL in planning, preprocessing or training, three times, then --resume: the same
+    model folder as the uninterrupted run (trained_seg): the same files, the same epochs."""
+    import shutil
+
+    import torch
+
+    from conftest import killed_and_resumed, run_files
+
+    source = trained_seg[0].parents[2]
+    shutil.copytree(source / "nnUNet_raw", tmp_path / "nnUNet_raw")
+    final, points, seed = killed_and_resumed("train-seg", "--dataset", 42, "--root", tmp_path, "--fold", "all",
+                                             "--trainer", "nnUNetTrainerCLAIMShort", "--device", "cpu", events=6)
+    why = f"kills {points}, seed {seed}: {final.stdout[-1500:]} {final.stderr[-1500:]}"
+    assert final.returncode == 0, why
+    ours = tmp_path / "nnUNet_results" / trained_seg[0].relative_to(source / "nnUNet_results") / "fold_all"
+    ref = trained_seg[0] / "fold_all"
+    assert run_files(ours, ignore=("training_log_*",)) == run_files(ref, ignore=("training_log_*",)), why
+    epochs = [torch.load(f / "checkpoint_final.pth", map_location="cpu", weights_only=False)["current_epoch"]
+              for f in (ours, ref)]
+    assert epochs[0] == epochs[1] == 3, why
+    assert not list((tmp_path / "nnUNet_preprocessed").glob("*/.claim-preprocessing-*")), why

@@ -24,6 +24,7 @@ from .dicom import is_series_folder, read_series
 from .errors import InputError
 from .geometry import Geometry
 from .labels import EMIDEC, NAMED, Case, LabelScheme, case_from_arrays, labels_from_named_masks
+from .outputs import staged as atomic_path  # a temporary beside the file, renamed on success (or at the command's end)
 
 # EMIDEC's sform has "unexpected scales" that ITK warns about on every read; the spacing is read right.
 sitk.ProcessObject_SetGlobalWarningDisplay(False)
@@ -48,23 +49,6 @@ def stem(path) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- atomic writes
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink()
-
-
 @contextlib.contextmanager
 def atomic_dir(path):
     """Yield a temporary folder that replaces ``path`` (a folder) as a whole on success."""
@@ -301,7 +285,8 @@ def discover_cases(path) -> list[CaseFiles]:
     single = _emidec_case(path)
     if single:
         return [single]
-    cases = [c for c in (_emidec_case(d) for d in sorted(path.iterdir()) if d.is_dir()) if c]
+    cases = [c for c in (_emidec_case(d) for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith('.'))
+             if c]  # hidden: a temporary of an unfinished write
     if cases:
         return cases
     for img_dir, lab_dir in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs"), ("images", "labels")):
@@ -372,8 +357,9 @@ def load_cases(path, scheme: LabelScheme | None = None) -> list[Case]:
     return [load_case(f, scheme) for f in discover_cases(path)]
 
 
-def write_case(case: Case, out_dir, scheme: LabelScheme | None = None) -> Path:
-    """Write a case in the EMIDEC layout (``<id>/Images/<id>.nii.gz``, ``<id>/Contours/<id>.nii.gz``), atomically.
+def write_case(case: Case, out_dir, scheme: LabelScheme | None = None, record: dict | None = None) -> Path:
+    """Write a case in the EMIDEC layout (``<id>/Images/<id>.nii.gz``, ``<id>/Contours/<id>.nii.gz``, and
+    ``<id>/<id>.json`` holding ``record`` when given), atomically: the case folder appears whole or not at all.
 
     Labels use EMIDEC's values (0-4), and 5 for the RV when the case has one, unless ``scheme`` says otherwise.
     """
@@ -384,5 +370,7 @@ def write_case(case: Case, out_dir, scheme: LabelScheme | None = None) -> Path:
         if case.image is not None:
             write_volume(tmp / "Images" / f"{case.case_id}.nii.gz", case.image, case.geometry)
         write_volume(tmp / "Contours" / f"{case.case_id}.nii.gz", case.labels(scheme), case.geometry)
+        if record is not None:
+            write_json(tmp / f"{case.case_id}.json", record)
     return final
 

@@ -127,7 +127,10 @@ def detect_scheme(values, source) -> LabelScheme:
 
 
 def _fmt_values(values) -> str:
-    return "{" + ", ".join(str(v) for v in sorted(values)) + "}"
+    values = sorted(values)
+    if len(values) > 12:  # an image given as labels: say so in one readable line
+        return "{" + ", ".join(str(v) for v in values[:8]) + f", ... {values[-1]}}} ({len(values)} values: an image?)"
+    return "{" + ", ".join(str(v) for v in values) + "}"
 
 
 def structure_for_segment_name(name: str) -> str | None:
@@ -257,9 +260,10 @@ def scar_from_labels(array: np.ndarray, geometry: Geometry, scheme: LabelScheme 
     return m.mask("scar"), m.mask("mvo")
 
 
-def check_scar_mask(scar: np.ndarray, myocardium: np.ndarray, source) -> None:
-    """Refuse a scar mask to paint that is empty or reaches outside the myocardium (InputError naming ``source``)."""
-    if not scar.any():
+def check_scar_mask(scar: np.ndarray, myocardium: np.ndarray, source, empty_ok: bool = False) -> None:
+    """Refuse a scar mask (to paint, or to quantify) that reaches outside the myocardium, or is empty unless
+    ``empty_ok`` (InputError naming ``source``)."""
+    if not scar.any() and not empty_ok:
         raise InputError(source, "holds no scar voxel")
     outside = scar & ~myocardium
     if outside.any():

@@ -156,6 +156,7 @@ class SmileSpec:
     sigma_mm: tuple = (4.0, 6.0)  # texture smoothness in plane, through plane
     mvo: bool = False
     min_component_voxels: int = 4
+    allow_less: bool = True  # False: an asked-for volume the segments cannot hold is an error (workflows.masks)
 
 
 @dataclass

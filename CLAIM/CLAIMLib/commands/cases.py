@@ -11,8 +11,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..phantom.parameters import DIFFICULTIES, HEADERS
-from .common import (add_case_arguments, add_smile_arguments, add_subject_arguments, case_files, check_folder_target,
-                     check_suffix, load_labelled_case, numbered, rv_points, same_grid, scheme_of, smile_spec)
+from .common import (add_case_arguments, add_folder_output_arguments, add_smile_arguments, add_subject_arguments,
+                     case_files, check_suffix, folder_target, load_labelled_case, numbered, rv_points, same_grid, scheme_of, smile_spec)
 
 
 def add_parsers(sub) -> None:
@@ -23,20 +23,22 @@ def add_parsers(sub) -> None:
 def _add_dataset_parsers(sub) -> None:
     p = sub.add_parser("info", help="shape, spacing, slice order and structure volumes (mL) of cases",
                        description="Print a case's grid, slice order and each structure's volume in mL. "
-                                   "PATHS: a case folder or dataset root, a label file, or IMAGE LABELS.")
+                                   "PATHS: a case folder or dataset root, a label file, or IMAGE LABELS. Writes nothing.")
     add_case_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="check cases and write them in the EMIDEC layout (NIfTI, EMIDEC labels)",
                        description="Read cases in any supported layout (EMIDEC, MyoPS, nnU-Net, pairs, .seg.nrrd), "
-                                   "check them, and write them as OUT/<id>/Images and OUT/<id>/Contours.")
+                                   "check them. Writes them as OUT/<id>/Images and OUT/<id>/Contours.")
     add_case_arguments(p)
     p.add_argument("--out", required=True, help="output folder")
+    add_folder_output_arguments(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("phantom", help="write a cohort of LGE phantoms in the EMIDEC layout",
-                       description="Write N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON).")
+                       description="Writes N phantom LGE cases (image, labels, AHA-17 and RV ground truth, JSON) "
+                                   "to --out, in the EMIDEC layout.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cases", type=int, default=10, help="number of cases (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -47,10 +49,12 @@ def _add_dataset_parsers(sub) -> None:
     p.add_argument("--header", choices=HEADERS, default="oblique",
                    help="oblique (default): the patient orientation of clinical short-axis stacks; axial: "
                         "axis-aligned, like EMIDEC")
+    add_folder_output_arguments(p)
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser("demo", help="run everything on a fresh phantom cohort (and EMIDEC samples if present)",
-                       description="Generate a phantom cohort, read it back, and write a montage and a report.")
+                       description="Generate a phantom cohort, read it back, train and run every step on it. Writes OUT "
+                                   "with report.md, montage.png, summary.json and each step's files.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--cases", type=int, default=6, help="phantom cases (default 6, at least 4)")
     p.add_argument("--seed", type=int, default=0)
@@ -60,12 +64,14 @@ def _add_dataset_parsers(sub) -> None:
     p.add_argument("--seg-model", help="a trained 2d nnU-Net model folder (or installed segmenter's name) to use "
                                        "instead of training the demo's")
     p.add_argument("--joint-steps", type=int, default=6, help="joint training steps (default 6)")
+    add_folder_output_arguments(p)
     p.set_defaults(func=cmd_demo)
 
 
 def _add_subject_parsers(sub) -> None:
     p = sub.add_parser("aha", help="label the myocardium with the 17 AHA segments, in subject space",
-                       description="Write 0 for background and 1-17 on myocardium voxels, on the input's grid. "
+                       description="Writes --out: 0 for background and 1-17 on myocardium voxels, on the input's "
+                                   "grid (and --json, the orientation record). "
                                    "The septum comes from an RV mask in the labels, RV insertion points, the LGE "
                                    "image, or a default (with a warning), in that order.")
     add_subject_arguments(p, "the label map")
@@ -75,7 +81,8 @@ def _add_subject_parsers(sub) -> None:
 
     p = sub.add_parser("bullseye", help="per-segment scar volume, %% and transmurality: bull's-eye and table",
                        description="Quantify scar per AHA segment and draw bull's-eyes (scar mL, %% of segment, "
-                                   "mean transmurality). Computes the AHA segments unless --aha is given.")
+                                   "mean transmurality). Computes the AHA segments unless --aha is given. Writes --out (and "
+                                   "--csv).")
     add_subject_arguments(p, "the label map (myocardium, and scar unless --scar)")
     p.add_argument("--scar", type=Path, help="a scar mask or label map to quantify instead of the labels' scar")
     p.add_argument("--aha", type=Path, help="AHA labels (from claim aha) on the same grid")
@@ -104,7 +111,7 @@ def _add_subject_parsers(sub) -> None:
                        description="Measure every case with scar in a folder (any case layout): its volume as a "
                                    "fraction of the myocardium, mean wall depth, number of lesions and share per "
                                    "AHA segment. claim smile --priors (and synthesize-dataset, the experiment and "
-                                   "the SMILE Mask Editor) then draw masks from this population.")
+                                   "the SMILE Mask Editor) then draw masks from this population. Writes --out.")
     p.add_argument("--reference", type=Path, required=True, help="folder of real cases with scar labels")
     p.add_argument("--out", type=Path, required=True, help="priors file (.json)")
     p.add_argument("--scheme", help="label scheme (default: detected)")
@@ -114,7 +121,8 @@ def _add_subject_parsers(sub) -> None:
                        description="Compare scar masks with reference scars: the L1 distance of their mean "
                                    "per-segment shares, and Wasserstein distances of volume (mL and fraction of "
                                    "the myocardium), mean wall depth and number of 3D components. Each is also "
-                                   "given for balls on the same hearts (volumes drawn from the reference's).")
+                                   "given for balls on the same hearts (volumes drawn from the reference's). Writes --out "
+                                   "when given (JSON); prints the report.")
     p.add_argument("--masks", type=Path, required=True, help="folder of label maps (e.g. claim smile outputs)")
     p.add_argument("--reference", type=Path, required=True, help="folder of reference cases (e.g. real scars)")
     p.add_argument("--scheme", help="label scheme (default: detected)")
@@ -151,7 +159,7 @@ def cmd_convert(args) -> int:
     from ..progress import track
 
     scheme = scheme_of(args)
-    out = check_folder_target(args.out)
+    out = folder_target(args)
     # read and check every case before writing anything: bad input leaves no output behind
     cases = [load_case(f, scheme) for f in track(case_files(args), stage="reading")]
     for case in track(cases, stage="writing"):
@@ -167,7 +175,7 @@ def cmd_phantom(args) -> int:
         raise InputError("--cases", f"must be at least 1 (got {args.cases})")
     if not 0.0 <= args.normal_fraction <= 1.0:
         raise InputError("--normal-fraction", f"must be between 0 and 1 (got {args.normal_fraction:g})")
-    out = check_folder_target(args.out)
+    out = folder_target(args)
     t0 = time.perf_counter()
     made = write_phantom_cohort(out, args.cases, args.seed, args.normal_fraction, args.difficulty, args.header)
     n_path = sum(1 for c in made.values() if c.truth["pathological"]) if made else 0
@@ -187,13 +195,13 @@ def cmd_demo(args) -> int:
     if args.cases < 4:
         raise InputError("--cases", f"must be at least 4: the demo holds out a pathological and a normal case "
                                     f"(got {args.cases})")
-    out = check_folder_target(args.out)
     from ..diffusion.sample import resolve_checkpoint
 
     model = resolve_checkpoint(args.diffusion_model) if args.diffusion_model else None
     seg_model = ModelFolder(args.seg_model).path if args.seg_model else None
     if args.joint_steps < 1:
         raise InputError("--joint-steps", f"must be at least 1 (got {args.joint_steps})")
+    out = folder_target(args)
     summary = run_demo(out, emidec=emidec, n_cases=args.cases, seed=args.seed, diffusion_model=model,
                        seg_model=seg_model, joint_steps=args.joint_steps)
     ph = summary["phantom"]
@@ -209,6 +217,8 @@ def cmd_aha(args) -> int:
     from ..workflows.aha import case_aha
 
     check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    if args.json:
+        check_suffix(args.json, (".json",), "--json")
     points = rv_points(args)
     case = load_labelled_case(args)
     result = case_aha(case, method=args.method, rv_points=points, labels_source=args.labels)
@@ -245,17 +255,20 @@ def _aha_labels(args, case):
 
 def cmd_bullseye(args) -> int:
     from ..io import read_labels, write_text
-    from ..labels import scar_from_labels
+    from ..labels import check_scar_mask, scar_from_labels
     from ..quantify import to_csv
     from ..workflows.tables import case_bullseye
 
     check_suffix(args.out, (".png", ".svg"), "--out")
+    if args.csv:
+        check_suffix(args.csv, (".csv",), "--csv")
     case = load_labelled_case(args)
     scar = mvo = None
     if args.scar:
         array, geometry, _ = read_labels(args.scar)
         same_grid(geometry, case, args.scar)
         scar, mvo = scar_from_labels(array, geometry, scheme_of(args), args.scar)
+        check_scar_mask(scar, case.myocardium, args.scar, empty_ok=True)
     aha, source = _aha_labels(args, case)
     table = case_bullseye(case, aha, args.out, scar, mvo, title=args.title)
     if args.csv:
@@ -274,12 +287,15 @@ def cmd_smile(args) -> int:
     check_suffix(args.out, WRITE_SUFFIXES, "--out")
     if args.count < 1:
         raise InputError("--count", f"must be at least 1 (got {args.count})")
+    outputs = [numbered(Path(args.out), i, args.count) for i in range(args.count)]
+    for path in outputs:
+        check_suffix(path, WRITE_SUFFIXES, "--out")
+        check_suffix(path.with_name(stem(path) + ".json"), (".json",), "--out (sidecar)")
     spec = smile_spec(args)
     points = rv_points(args)
     case = load_labelled_case(args)
     masks = smile_masks(case, spec, count=args.count, seed=args.seed, mode=args.mode, rv_points=points,
                         source=args.labels)
-    outputs = [numbered(Path(args.out), i, args.count) for i in range(len(masks))]
     for path, mask in zip(outputs, masks):
         write_volume(path, mask.labels, case.geometry, np.uint8)
         write_json(path.with_name(stem(path) + ".json"), {"labels": str(args.labels), **mask.record})
@@ -292,6 +308,9 @@ def cmd_smile(args) -> int:
     warning = first["orientation"].get("warning")
     if warning:
         print(f"claim: warning: {warning}", file=sys.stderr)
+    for path, mask in zip(outputs, masks):
+        if mask.record.get("warning"):
+            print(f"claim: warning: {path.name}: {mask.record['warning']}", file=sys.stderr)
     return 0
 
 
@@ -350,6 +369,8 @@ def cmd_mask_stats(args) -> int:
     from ..workflows.masks import mask_stats
 
     scheme = scheme_of(args)
+    if args.out:
+        check_suffix(args.out, (".json",), "--out")
     masks, reference = _mask_set(args.masks, scheme), _mask_set(args.reference, scheme)
     result = mask_stats(masks, reference, seed=args.seed, baseline=not args.no_baseline)
     print(format_report(result["masks"], result.get("ball")))

@@ -50,6 +50,10 @@ def add_smile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priors", type=Path, help="SMILE priors learned by claim smile-priors: draw size, depth, "
                                                "lesions and segments from a population")
     p.add_argument("--mvo", action="store_true", help="add an MVO core (label 4) to larger scars")
+    p.add_argument("--allow-less", action="store_true", help="accept a mask below the --volume-ml (or "
+                                                             "--volume-fraction) asked, when the segments cannot hold "
+                                                             "it, with a warning (default: an error naming what they "
+                                                             "hold)")
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,6 +90,10 @@ def case_files(args):
     paths = [Path(p) for p in args.paths]
     if len(paths) > 2:
         raise InputError(paths[2], "give a case folder, a label file, or an image and its labels")
+    if args.image and not args.labels and len(paths) == 1:  # LABELS --image IMAGE
+        return [CaseFiles(stem(paths[0]), args.image, paths[0])]
+    if paths and (args.image or args.labels):
+        raise InputError(paths[0], "give the case either as CASE_OR_FILES or with --image/--labels, not both")
     if args.image or args.labels:
         return [CaseFiles(stem(args.labels or args.image), args.image, args.labels)]
     if len(paths) == 2:
@@ -125,9 +133,19 @@ def rv_points(args) -> list:
 
 
 def check_suffix(path, allowed, option):
-    name = str(path).lower()
-    if not any(name.endswith(a) for a in allowed):
-        raise InputError(path, f"{option} must end with {' or '.join(allowed)}")
+    """An output file named by ``option``: its suffix, that it is no folder, that it can be written (declared to the
+    command's transaction, written at its end: ``outputs.output_file``)."""
+    from ..outputs import output_file
+
+    return output_file(path, option, allowed)
+
+
+def add_folder_output_arguments(p: argparse.ArgumentParser, resumable: bool = False) -> None:
+    """--overwrite (and --resume) for a command whose --out is a folder."""
+    if resumable:
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (the old folder comes "
+                                                            "back if the command fails)")
 
 
 def check_fold(fold: str) -> None:
@@ -135,12 +153,13 @@ def check_fold(fold: str) -> None:
         raise InputError("--fold", f"use 0-4 or all (got {fold})")
 
 
-def check_folder_target(path) -> Path:
-    """An output folder that may exist, but not as a file."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(path, "exists and is not a folder")
-    return path
+def folder_target(args, option: str = "--out", path=None, keep=None) -> Path:
+    """The command's output folder, declared: an existing one that is not empty needs --resume or --overwrite."""
+    from ..outputs import output_folder
+
+    return output_folder(path if path is not None else args.out, option, resume=bool(getattr(args, "resume", False)),
+                         overwrite=bool(getattr(args, "overwrite", False)), keep=keep,
+                         resumable=hasattr(args, "resume"))
 
 
 def same_grid(geometry, case, path):
@@ -158,6 +177,9 @@ def parse_segments(text, option: str = "--segments"):
     bad = [v for v in segs if not 1 <= v <= 17]
     if not segs or bad:
         raise InputError(option, f"'{text}': AHA segments are 1-17")
+    twice = sorted({v for v in segs if segs.count(v) > 1})
+    if twice:
+        raise InputError(option, f"'{text}': segment {twice[0]} is given twice")
     return segs
 
 
@@ -168,6 +190,8 @@ def parse_volume(text):
             out = {}
             for part in text.split(","):
                 seg, _, ml = part.partition(":")
+                if int(seg) in out:
+                    raise InputError("--volume-ml", f"'{text}': segment {int(seg)} is given twice")
                 out[int(seg)] = float(ml)
             if any(not 1 <= s <= 17 for s in out) or any(v <= 0 for v in out.values()):
                 raise ValueError
@@ -191,7 +215,7 @@ def smile_spec(args):
                      max_segments=args.max_segments,
                      volume_ml=parse_volume(args.volume_ml) if args.volume_ml else None,
                      transmurality=args.transmurality, mvo=args.mvo, volume_fraction=args.volume_fraction,
-                     lesions=args.lesions, priors=args.priors)
+                     lesions=args.lesions, priors=args.priors, allow_less=args.allow_less)
 
 
 def generator_of(args):

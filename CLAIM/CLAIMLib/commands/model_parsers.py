@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_sampler_arguments, add_sampling_arguments, add_smile_arguments
+from .common import add_folder_output_arguments, add_sampler_arguments, add_sampling_arguments, add_smile_arguments
 
 
 def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset, evaluate_synthesis) -> None:
@@ -16,7 +16,7 @@ def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset, 
     p.add_argument("--steps", type=int, help="total training steps (default 1000, or the resumed run's)")
     p.add_argument("--batch", type=int, help="batch size (default: the config's)")
     p.add_argument("--accumulate", type=int, help="gradient accumulation steps (default 1)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_folder_output_arguments(p, resumable=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--save-every", type=int, help="checkpoint interval in steps (default: the config's)")
@@ -35,8 +35,9 @@ def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset, 
     p.set_defaults(func=synthesize)
 
     p = sub.add_parser("synthesize-dataset", help="SMILE masks + synthesis for every case: a synthetic cohort",
-                       description="Draw SMILE masks for each case and paint them with the generator; writes a new "
-                                   "cohort in the EMIDEC layout (how the paper's N' and N'' are made).")
+                       description="Draw SMILE masks for each case and paint them with the generator. Writes a new "
+                                   "cohort in the EMIDEC layout to --out, each case whole as it is done, and "
+                                   "synthesis.json at the end (how the paper's N' and N'' are made).")
     p.add_argument("--cases", type=Path, required=True, help="folder of cases with images and labels")
     p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -46,6 +47,7 @@ def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset, 
     p.add_argument("--qc-tries", type=int, default=3, help="draws per sample under --qc (default 3)")
     add_smile_arguments(p)
     add_sampling_arguments(p)
+    add_folder_output_arguments(p, resumable=True)
     p.set_defaults(func=synthesize_dataset)
 
     p = sub.add_parser("evaluate-synthesis", help="fidelity of the generator: repaint real scars, compare with "
@@ -59,12 +61,13 @@ def add_diffusion_parsers(sub, train_diffusion, synthesize, synthesize_dataset, 
     p.add_argument("--cases", type=Path, required=True, help="folder of cases with images and real scar labels")
     p.add_argument("--out", type=Path, help="report folder (default: print the pooled table only)")
     add_sampling_arguments(p)
+    add_folder_output_arguments(p)
     p.set_defaults(func=evaluate_synthesis)
 
 
 def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -> None:
     p = sub.add_parser("export-nnunet", help="write cases as an nnU-Net v2 raw dataset",
-                       description="Write cases (real, synthetic or mixed, any layout) as DatasetNNN_Name with "
+                       description="Writes cases (real, synthetic or mixed, any layout) to --raw as DatasetNNN_Name with "
                                    "imagesTr, labelsTr and dataset.json (0 background, 1 cavity, 2 myocardium, "
                                    "3 scar, 4 MVO when present).")
     p.add_argument("--cases", required=True, help="case folders, comma-separated")
@@ -72,6 +75,7 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     p.add_argument("--name", required=True, help="dataset name")
     p.add_argument("--raw", help="nnU-Net's raw folder (default: $nnUNet_raw)")
     p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
+    add_folder_output_arguments(p)
     p.set_defaults(func=export_nnunet)
 
     p = sub.add_parser("train-seg", help="plan, preprocess and train nnU-Net on an exported dataset",
@@ -91,11 +95,13 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--log", type=Path, help="nnU-Net's own output, appended (default: nnunet.log in --root, or beside "
                                             "nnUNet_results)")
+    add_folder_output_arguments(p, resumable=True)
     p.set_defaults(func=train_seg)
 
     p = sub.add_parser("segment", help="segment scar (and cavity, myocardium, MVO) with a trained nnU-Net",
-                       description="Load the model once and segment one image or a folder of images; each result "
-                                   "is written as soon as it is done, on its input's exact grid. With --scar-method "
+                       description="Load the model once and segment one image or a folder of images. Writes --out "
+                                   "(a label map on its input's exact grid), or for a folder of images a folder with "
+                                   "one <case>.nii.gz per image, each written as it is done. With --scar-method "
                                    "(hybrid) the model gives cavity and myocardium and the scar and MVO come from a "
                                    "threshold relative to remote myocardium (as claim scar); the result is then "
                                    "written with EMIDEC's values (1 cavity, 2 myocardium, 3 scar, 4 MVO).")
@@ -112,6 +118,7 @@ def add_segmentation_parsers(sub, export_nnunet, train_seg, segment, evaluate) -
                    help="a folder through nnU-Net's batched API, preprocessing and export in worker processes "
                         "(auto: on CUDA; on 2 CPU cores it is slower than case by case, see bench/README.md)")
     p.add_argument("--scheme", help="label scheme of --labels (default: detected)")
+    add_folder_output_arguments(p)
     from .scar import add_threshold_arguments
 
     add_threshold_arguments(p, "--scar-method", default=None, gray_zone=False)  # hybrid: the model's myocardium, thresholded scar
@@ -171,6 +178,7 @@ def add_joint_parsers(sub, experiment, train_joint) -> None:
     p.add_argument("--device", help="cpu, cuda ... (default: cuda when present)")
     p.add_argument("--scheme", help="label scheme of the inputs (default: detected)")
     add_smile_arguments(p)
+    add_folder_output_arguments(p, resumable=True)
     p.set_defaults(func=experiment)
 
     p = sub.add_parser("train-joint", help="joint training, CLAIM(J): the segmenter's loss trains the generator",
@@ -181,5 +189,7 @@ def add_joint_parsers(sub, experiment, train_joint) -> None:
                                    "segmenter/ (an nnU-Net model folder), best/, log.csv, val.csv and checkpoint.pt.")
     p.add_argument("--config", type=Path, required=True, help="settings file (.toml or .yaml)")
     p.add_argument("--resume", action="store_true", help="continue the run in the config's out folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the config's out folder when it exists (the "
+                                                            "old folder comes back if the run fails)")
     p.add_argument("--steps", type=int, help="override the config's steps")
     p.set_defaults(func=train_joint)

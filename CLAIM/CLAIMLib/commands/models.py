@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .common import (check_fold, check_folder_target, check_suffix, generator_of, same_grid, scheme_of, smile_spec,
+from .common import (check_fold, check_suffix, folder_target, generator_of, same_grid, scheme_of, smile_spec,
                      synthesis_options)
 
 
@@ -32,10 +32,16 @@ def cmd_train_diffusion(args) -> int:
         raise InputError(data, "no such folder")
     if args.config not in CONFIGS:
         raise InputError("--config", f"unknown config '{args.config}'; use {', '.join(CONFIGS)}")
-    for name in ("steps", "batch", "accumulate"):
+    for name, least in (("steps", 1), ("batch", 1), ("accumulate", 1), ("save_every", 1), ("sample_every", 0)):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise InputError(f"--{name}", f"must be at least 1 (got {value})")
+        if value is not None and value < least:
+            raise InputError(f"--{name.replace('_', '-')}", f"must be at least {least} (got {value})")
+    from ..devices import resolve_device
+    from ..outputs import has_file
+
+    resolve_device(args.device)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 owns the run folder
+        folder_target(args, keep=has_file("checkpoint.pt"))
     result = train(data, args.out, args.config, steps=args.steps, batch=args.batch, resume=args.resume,
                    seed=args.seed, accumulate=args.accumulate or 1, device=args.device,
                    save_every=args.save_every, sample_every=args.sample_every)
@@ -50,9 +56,11 @@ def cmd_synthesize(args) -> int:
     from ..labels import check_scar_mask, scar_from_labels
     from ..workflows.synthesis import synthesize_case
 
-    check_suffix(args.out, WRITE_SUFFIXES, "--out")
-    if args.out_labels:
-        check_suffix(args.out_labels, WRITE_SUFFIXES, "--out-labels")
+    out = Path(args.out)
+    labels_out = Path(args.out_labels) if args.out_labels else out.with_name(f"{stem(out)}_labels{volume_suffix(out)}")
+    check_suffix(out, WRITE_SUFFIXES, "--out")
+    check_suffix(labels_out, WRITE_SUFFIXES, "--out-labels")
+    check_suffix(out.with_name(stem(out) + ".json"), (".json",), "--out (record)")
     options = synthesis_options(args)
     case = load_case(CaseFiles(stem(args.image), args.image, args.labels), scheme_of(args))
     array, geometry, file_scheme = read_labels(args.mask)
@@ -61,8 +69,6 @@ def cmd_synthesize(args) -> int:
     check_scar_mask(scar, case.myocardium, args.mask)
     bundle = generator_of(args)
     syn = synthesize_case(bundle, case, scar, mvo, seed=args.seed, **options)
-    out = Path(args.out)
-    labels_out = Path(args.out_labels) if args.out_labels else out.with_name(f"{stem(out)}_labels{volume_suffix(out)}")
     write_volume(out, syn.image, case.geometry, case.image.dtype)
     write_volume(labels_out, syn.labels, case.geometry, np.uint8)
     record = syn.record
@@ -86,12 +92,18 @@ def cmd_synthesize_dataset(args) -> int:
     if not 1 <= args.qc_tries <= 20:
         raise InputError("--qc-tries", f"must lie in 1-20 (got {args.qc_tries})")
     spec = smile_spec(args)
+    from ..outputs import check_run_settings, has_file
+
+    out = folder_target(args, keep=has_file("*.json"))
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
     cases = [load_case(f, scheme_of(args)) for f in files]  # check everything before writing anything
     bundle = generator_of(args)
-    summary = synthesize_cohort(cases, bundle, args.per_case, Path(args.out), np.random.default_rng(args.seed),
+    check_run_settings(out, {"cases": str(Path(args.cases).resolve()), **{k: getattr(args, k) for k in ("per_case", "seed", "qc", "qc_tries", "model",
+                                                           "sampler", "steps", "segments", "territory", "volume_ml",
+                                                           "transmurality", "mvo", "brightness")}})
+    summary = synthesize_cohort(cases, bundle, args.per_case, out, np.random.default_rng(args.seed),
                                 spec, qc=args.qc, max_tries=args.qc_tries, **options)
     print(f"wrote {len(summary['cases'])} synthetic cases ({args.per_case} per case, {len(cases)} cases) to "
           f"{args.out}")
@@ -108,11 +120,11 @@ def cmd_synthesize_dataset(args) -> int:
 
 def cmd_evaluate_synthesis(args) -> int:
     from ..io import discover_cases, load_case
-    from ..workflows.fidelity import check_report_folder, evaluate_synthesis, format_fidelity, write_fidelity
+    from ..workflows.fidelity import evaluate_synthesis, format_fidelity, write_fidelity
 
     options = synthesis_options(args)
     if args.out is not None:
-        check_report_folder(args.out)
+        folder_target(args)
     files = [f for f in discover_cases(args.cases) if f.image is not None and f.labels is not None]
     if not files:
         raise InputError(args.cases, "holds no case with an image and labels")
@@ -137,7 +149,11 @@ def cmd_export_nnunet(args) -> int:
     raw = args.raw or os.environ.get("nnUNet_raw")
     if not raw:
         raise InputError("--raw", "give nnU-Net's raw folder with --raw or the nnUNet_raw variable")
-    dataset_name(args.id, args.name)  # checked before reading anything
+    name = dataset_name(args.id, args.name)  # checked before reading anything
+    taken = [p.name for p in Path(raw).glob(f"Dataset{args.id:03d}_*") if p.name != name] if Path(raw).is_dir() else []
+    if taken:
+        raise InputError("--id", f"{args.id} is taken by {taken[0]} in {raw}")
+    folder_target(args, "--name", path=Path(raw) / name)
     cases = []
     for folder in [p for p in args.cases.split(",") if p]:
         cases.extend(load_cases(folder, scheme_of(args)))
@@ -150,13 +166,25 @@ def cmd_train_seg(args) -> int:
     from ..segmentation import nnunet
     from ..workflows.segmentation import nnunet_log, train_segmenter
 
+    from ..devices import resolve_device
+    from ..outputs import has_file
+
     check_fold(args.fold)
+    resolve_device(args.device)
     with nnunet.nnunet_environment(args.root) as env:
         for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
             if not env[key]:
                 raise InputError(key, "is not set; pass --root DIR or set nnU-Net's variables")
+        raw = sorted(Path(env["nnUNet_raw"]).glob(f"Dataset{args.dataset:03d}_*"))
+        if not raw:
+            raise InputError(env["nnUNet_raw"], f"holds no dataset {args.dataset:03d} (claim export-nnunet first)")
+        nnunet.trainer_class(args.trainer)
+        fold = Path(env["nnUNet_results"]) / raw[0].name / f"{args.trainer}__nnUNetPlans__{args.config}" / \
+            f"fold_{args.fold}"
+        folder_target(args, "--fold", path=fold, keep=has_file("checkpoint_latest.pth", "checkpoint_final.pth"))
         log = nnunet_log(args.log)
-        folder = train_segmenter(args.dataset, args.config, args.fold, args.trainer, args.device, log=log)
+        folder = train_segmenter(args.dataset, args.config, args.fold, args.trainer, args.device, log=log,
+                                 resume=args.resume)
     print(f"trained {args.trainer} {args.config} fold {args.fold}: {folder}")
     if not os.environ.get("CLAIM_VERBOSE"):
         print(f"nnU-Net's log: {log}")
@@ -172,12 +200,12 @@ def _segment_targets(args) -> list:
     if not src.is_dir() or is_series_folder(src):
         check_suffix(args.out, WRITE_SUFFIXES, "--out")
         return [(src, Path(args.out))]
+    if args.labels:
+        raise InputError("--labels", "applies to one image; score a folder with claim evaluate")
     images = [p for p in sorted(src.iterdir()) if p.is_file() and volume_suffix(p) and not p.name.startswith(".")]
     if not images:
         raise InputError(src, "holds no image")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "must be a folder when --image is a folder")
+    out_dir = folder_target(args)
     return [(p, out_dir / f"{re.sub(r'_0000$', '', stem(p))}.nii.gz") for p in images]
 
 
@@ -260,6 +288,8 @@ def cmd_evaluate(args) -> int:
     from ..workflows.evaluation import evaluate_pairs, match_predictions
     from ..workflows.tables import comparison_bullseye, comparison_tables
 
+    if args.csv:
+        check_suffix(args.csv, (".csv",), "--csv")
     if args.bullseye:
         check_suffix(args.bullseye, (".png", ".svg"), "--bullseye")
     sets = _prediction_sets(args.pred)
@@ -313,7 +343,9 @@ def _experiment_inputs(args):
         if value is not None and not Path(value).is_dir():
             raise InputError(value, "no such folder")
     generator = resolve_checkpoint(generator) if generator is not None else None
-    out = check_folder_target(args.out)
+    from ..outputs import has_file
+
+    out = folder_target(args, keep=has_file("*"))
     if pathological is None:
         pathological, normal = quick_cohort(out / "phantom", args.seed)
     if generator is None:
@@ -363,6 +395,12 @@ def cmd_train_joint(args) -> int:
     for key in ("pathological", "normal"):
         if not Path(getattr(config, key)).is_dir():
             raise InputError(getattr(config, key), f"no such folder ({key} in {args.config})")
+    from ..devices import resolve_device
+    from ..outputs import has_file
+
+    resolve_device(config.device, f"device in {args.config}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 owns the run folder
+        folder_target(args, f"out in {args.config}", path=config.out, keep=has_file("checkpoint.pt"))
     result = train_joint(config, resume=args.resume)
     if result["rank"] == 0:
         best = result["best"]

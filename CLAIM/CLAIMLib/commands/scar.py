@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .common import (add_case_arguments, case_files, check_folder_target, check_suffix, parse_segments, same_grid,
+from .common import (add_case_arguments, add_folder_output_arguments, case_files, check_suffix, folder_target,
+                     parse_segments, same_grid,
                      scheme_of)
 
 
@@ -35,10 +36,11 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("scar", help="scar by thresholds relative to remote myocardium: n-SD, FWHM, Otsu; gray zone, "
                                     "MVO, per-segment transmurality",
                        description="Quantify LGE scar without a trained model. Only the whole myocardium of the "
-                                   "labels is used (scar labels in them are ignored). OUT is an EMIDEC label map: "
-                                   "1 cavity, 2 myocardium, 3 scar, 4 MVO; with --gray-zone, OUT_grayzone beside "
-                                   "it. For a folder of cases OUT is a folder, and each case gets its label map, "
-                                   "JSON, CSV, bull's-eye and HTML report there, with summary.csv.")
+                                   "labels is used (scar labels in them are ignored). Writes OUT, an EMIDEC label "
+                                   "map: 1 cavity, 2 myocardium, 3 scar, 4 MVO; with --gray-zone, OUT_grayzone "
+                                   "beside it; and --json, --csv, --report, --bullseye when given. For a folder of "
+                                   "cases OUT is a folder, and each case gets its label map, JSON, CSV, bull's-eye "
+                                   "and HTML report there, with summary.csv.")
     add_case_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="output label map (.nii.gz ...), or a folder for "
                                                            "several cases")
@@ -54,6 +56,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--csv", type=Path, help="the per-segment table as CSV")
     p.add_argument("--report", type=Path, help="a one-page HTML report (figure embedded)")
     p.add_argument("--bullseye", type=Path, help="the bull's-eye figure (.png or .svg)")
+    add_folder_output_arguments(p)
     p.set_defaults(func=cmd_scar)
 
 
@@ -90,7 +93,15 @@ def _remote_mask(path, case):
 def _single_outputs(args) -> dict:
     from ..io import WRITE_SUFFIXES
 
+    from ..workflows.scar import gray_zone_path
+
     check_suffix(args.out, WRITE_SUFFIXES, "--out")
+    if args.gray_zone is not None:
+        check_suffix(gray_zone_path(args.out), WRITE_SUFFIXES, "--out (gray zone)")
+    if args.json:
+        check_suffix(args.json, (".json",), "--json")
+    if args.csv:
+        check_suffix(args.csv, (".csv",), "--csv")
     if args.report:
         check_suffix(args.report, (".html", ".htm"), "--report")
     if args.bullseye:
@@ -146,7 +157,7 @@ def cmd_scar(args) -> int:
             if getattr(args, flag):
                 raise InputError(f"--{flag.replace('_', '-')}", "applies to one case; for a folder each case's "
                                                                 "JSON, CSV, bull's-eye and report go into --out")
-        check_folder_target(args.out)
+        folder_target(args)
     points = parse_points(args.rv_point or [], ras=args.ras)
     cases = [load_case(f, scheme_of(args)) for f in track(files, stage="reading")]  # all checked first
     skipped = [c for c in cases if c.image is None]

@@ -11,7 +11,8 @@ def add_parsers(sub) -> None:
                                    "models; every option that takes a model path (--model, --diffusion, "
                                    "--seg-model, the joint config's generator and segmenter, the Slicer module) "
                                    "also takes an installed NAME, or NAME:CONFIG for a segmenter with several "
-                                   "nnU-Net configurations.")
+                                   "nnU-Net configurations. Writes only inside the models home (install) or "
+                                   "--out (export).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     q = actions.add_parser("install", help="install a model from a zip, checkpoint, folder, URL or registry entry",
                            description="Install an nnU-Net export zip (nnUNetv2_export_model_to_zip, claim models "
@@ -77,6 +78,8 @@ def cmd_list(args) -> int:
 
 def cmd_export(args) -> int:
     from ..workflows.models import export_model
+    from .common import check_suffix
 
+    check_suffix(args.out, (".zip",), "--out")
     print(f"wrote {export_model(args.model, args.out)}")
     return 0

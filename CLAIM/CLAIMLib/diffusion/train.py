@@ -114,8 +114,12 @@ def _open_run(out: Path, config, resume: bool) -> tuple[dict, dict | None]:
     if resume:
         if not ckpt_path.is_file():
             raise InputError(ckpt_path, "no checkpoint to resume from")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        return get_config(state["config"]), state
+        try:
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            return get_config(state["config"]), state
+        except Exception as e:  # a truncated or foreign file
+            raise InputError(ckpt_path, f"cannot be read as a CLAIM training checkpoint "
+                                        f"({type(e).__name__}: {e})") from None
     if ckpt_path.is_file():
         raise InputError(out, "already holds a run; pass --resume to continue it, or choose another --out")
     return get_config(config), None

@@ -69,6 +69,8 @@ def read_config(path) -> JointConfig:
     missing = [k for k in ("pathological", "normal", "generator", "segmenter", "out") if k not in raw]
     if missing:
         raise InputError(path, f"missing setting '{missing[0]}'")
+    for k, v in raw.items():
+        _check_type(path, k, v)
     from ..model_home import resolve
 
     for k in ("pathological", "normal", "generator", "segmenter", "out"):
@@ -92,6 +94,22 @@ def read_config(path) -> JointConfig:
     cfg.fold = str(cfg.fold)
     check_segmenter(cfg, path)
     return cfg
+
+
+# each setting's type, as a file may write it: a whole number, a number, text (a fold may be written 0), or unset
+_TYPES = {"int": (int,), "float": (int, float), "float | None": (int, float, type(None)), "str": (str, int),
+          "str | None": (str, type(None))}
+_NAMES = {"int": "a whole number", "float": "a number", "float | None": "a number", "str": "text",
+          "str | None": "text"}
+
+
+def _check_type(path, key: str, value) -> None:
+    kind = str(JointConfig.__dataclass_fields__[key].type)
+    if kind not in _TYPES or key in ("pathological", "normal", "generator", "segmenter", "out"):
+        return
+    if isinstance(value, bool) or not isinstance(value, _TYPES[kind]):
+        name = {v: k for k, v in KEYS.items()}.get(key, key)
+        raise InputError(path, f"{name} must be {_NAMES[kind]} (got {value!r})")
 
 
 def check_segmenter(cfg: JointConfig, path) -> None:

@@ -174,7 +174,11 @@ def _resume(run: JointRun, ckpt_path: Path) -> None:
     """Models, optimisers, progress and RNG states from the run's checkpoint; log rows past it dropped."""
     from ..diffusion.train import restore_rng, truncate_log
 
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file
+        raise InputError(ckpt_path, f"cannot be read as a joint training checkpoint ({type(e).__name__}: {e})") \
+            from None
     run.gen.load_state_dict(state["generator"])
     run.ema.load_state_dict(state["ema"])
     run.seg.network.load_state_dict(state["segmenter"])

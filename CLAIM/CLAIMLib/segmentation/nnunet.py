@@ -168,7 +168,10 @@ def preprocessed(dataset_id: int, configuration: str = "2d") -> bool:
     if not root:
         return False
     found = list(Path(root).glob(f"Dataset{int(dataset_id):03d}_*/nnUNetPlans_{configuration}"))
-    return bool(found)
+    return bool(found) and not any((f.parent / _PREPROCESSING.format(configuration)).exists() for f in found)
+
+
+_PREPROCESSING = ".claim-preprocessing-{}"  # present while (or when a killed run stopped) preprocessing
 
 
 def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: int | None = None, log=None) -> None:
@@ -181,11 +184,17 @@ def plan_and_preprocess(dataset_id: int, configuration: str = "2d", processes: i
         from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
                                                                           preprocess)
 
+        raw = list(Path(os.environ["nnUNet_raw"]).glob(f"Dataset{int(dataset_id):03d}_*"))
+        marker = Path(os.environ["nnUNet_preprocessed"]) / (raw[0].name if raw else f"Dataset{int(dataset_id):03d}") \
+            / _PREPROCESSING.format(configuration)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()  # a run killed before the end is preprocessed again
         extract_fingerprints([int(dataset_id)], num_processes=n, check_dataset_integrity=True)
         stage.advance(step="fingerprint")
         plan_experiments([int(dataset_id)])
         stage.advance(step="plans")
         preprocess([int(dataset_id)], configurations=(configuration,), num_processes=(n,))
+        marker.unlink()
         stage.advance(step="preprocessed")
 
 
@@ -216,10 +225,25 @@ def train(dataset_id: int, configuration: str = "2d", fold="0", trainer: str = "
         nn_trainer = get_trainer_from_args(str(int(dataset_id)), configuration, fold, trainer, "nnUNetPlans", cont,
                                            device=dev)
         maybe_load_checkpoint(nn_trainer, cont, False)
+        atomic_checkpoints(nn_trainer)
         with epoch_progress(nn_trainer):
             nn_trainer.run_training()
         nn_trainer.perform_actual_validation(False)
     return model_folder(dataset_id, configuration, trainer)
+
+
+def atomic_checkpoints(nn_trainer) -> None:
+    """nnU-Net writes its checkpoints in place; a run killed while writing one would leave it truncated for
+    ``--resume``. Each is written to a temporary name beside it and renamed."""
+    save = nn_trainer.save_checkpoint
+
+    def save_atomically(filename: str) -> None:
+        tmp = os.path.join(os.path.dirname(filename), f".tmp-{os.path.basename(filename)}")
+        save(tmp)
+        if os.path.isfile(tmp):  # rank 0 writes; checkpointing may be off
+            os.replace(tmp, filename)
+
+    nn_trainer.save_checkpoint = save_atomically
 
 
 @contextmanager
@@ -258,6 +282,15 @@ def model_folder(dataset_id: int, configuration: str = "2d", trainer: str = "nnU
 
 
 # ------------------------------------------------------------------------------------------------ prediction
+def _readable_checkpoint(path: Path) -> bool:
+    import torch
+
+    try:
+        return isinstance(torch.load(path, map_location="cpu", weights_only=False), dict)
+    except Exception:
+        return False
+
+
 class Predictor:
     """An nnU-Net model loaded once, segmenting many volumes in this process, on each input's exact grid.
 
@@ -311,8 +344,14 @@ class Predictor:
             with claim_trainers():
                 self.predictor.initialize_from_trained_model_folder(str(self.model.path), use_folds=tuple(folds),
                                                                     checkpoint_name=checkpoint)
-        except (FileNotFoundError, RuntimeError, KeyError) as e:
-            raise InputError(self.model.path, f"cannot load the model ({' '.join(str(e).split())[:160]})") from None
+        except InputError:
+            raise
+        except Exception as e:  # a missing, truncated or foreign file in the model folder
+            bad = next((f"fold_{f}/{checkpoint}" for f in folds if not _readable_checkpoint(
+                self.model.path / f"fold_{f}" / checkpoint)), None)
+            raise InputError(self.model.path, f"{bad} cannot be read as an nnU-Net checkpoint" if bad else
+                             f"cannot load the model ({type(e).__name__}: {' '.join(str(e).split())[:160]})") \
+                from None
 
     def predict_batch(self, volumes, workers: int | None = None, on_case=None) -> list:
         """Label maps (uint8) of many volumes, (image [k, j, i], geometry) pairs, through nnU-Net's batched API:

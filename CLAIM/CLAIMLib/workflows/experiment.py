@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,20 +167,21 @@ def make_synthetic(out: Path, split: dict, P: dict, N: dict, generator, options:
     needed = {part for s in options.settings for part in SETTINGS[s]} - {"P"}
     bundle = None
     for gated in (True, False):
-        rng = np.random.default_rng([options.seed, 1])  # a twin's draws are the gated set's, except those redrawn
         # N' is the first draws of N'': all of N'' is made whenever either is asked for, so the two always nest
         wants = {_group(p)[1] for p in needed if _group(p)[2] == gated}
         n_draws = PER_CASE["N2"] if any(k.startswith("N") for k in wants) else 0
-        for group, ids, source, count in (("N", split["train_N"], N, n_draws),
-                                          ("P1", split["train_P"], P, PER_CASE["P1"] if "P1" in wants else 0)):
+        for number, (group, ids, source, count) in enumerate((
+                ("N", split["train_N"], N, n_draws),
+                ("P1", split["train_P"], P, PER_CASE["P1"] if "P1" in wants else 0))):
             folder = out / "synthetic" / (group + ("" if gated else NO_QC))
             if count == 0 or not ids or folder.is_dir():
                 continue
             bundle = bundle or load_generator(generator, options.device)
-            with atomic_dir(folder) as tmp:
-                synthesize_cohort([source[cid][1] for cid in ids], bundle, count, tmp, rng, options.spec,
-                                  stage=f"synthesising {folder.name}", qc=options.qc and gated,
-                                  **options.synthesis)
+            rng = np.random.default_rng([options.seed, 1, number])  # a twin's draws are the gated set's, but redraws
+            partial = folder.with_name(f".partial-{folder.name}")  # an interrupted run's cases are kept, not redone
+            synthesize_cohort([source[cid][1] for cid in ids], bundle, count, partial, rng, options.spec,
+                              stage=f"synthesising {folder.name}", qc=options.qc and gated, **options.synthesis)
+            os.replace(partial, folder)
 
 
 def _members(out: Path, split: dict, P: dict, part: str) -> list:

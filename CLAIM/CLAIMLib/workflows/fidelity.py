@@ -103,23 +103,6 @@ def format_fidelity(result: dict) -> str:
     return "\n".join(lines)
 
 
-REPORT_FILES = ("fidelity.json", "fidelity.csv", "fidelity.png")
-
-
-def check_report_folder(out) -> Path:
-    """``out`` may be new, empty or an earlier report (it is replaced as a whole); anything else is refused, so that
-    no other file is ever removed."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
-    if out.is_dir():
-        other = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
-        if other:
-            raise InputError(out, f"holds other files ({', '.join(other[:3])}{' ...' if len(other) > 3 else ''}); "
-                                  "give a new or empty folder")
-    return out
-
-
 def write_fidelity(result: dict, out) -> Path:
     """``out``/fidelity.json, fidelity.csv (a row per case and method) and fidelity.png (real and repainted scars
     side by side, with difference maps), written as a whole."""

@@ -61,9 +61,40 @@ def smile_masks(case, spec, count: int = 1, seed=0, mode: str = "direct", rv_poi
                 else generate(rng, subject, spec)
         except ValueError as e:
             raise InputError(source, str(e)) from None
+        shortfall = volume_shortfall(res.record, spec)
+        if shortfall:
+            res.record["warning"] = shortfall
         labels = EMIDEC.encode(dict(case.masks, scar=res.scar, mvo=res.mvo), case.geometry.shape)
         out.append(SmileMask(labels, res.scar, res.mvo, {**common, **res.record}))
     return out
+
+
+SHORTFALL = 0.9  # an asked-for volume achieved below this fraction is a shortfall
+
+
+def volume_shortfall(record: dict, spec) -> str | None:
+    """None when the mask holds the volume the user asked for (``spec.volume_ml`` or ``spec.volume_fraction``; a
+    drawn volume is sized to fit); else a line naming what the segments hold. With ``spec.allow_less`` False that
+    line is an InputError (``--volume-ml``), otherwise the caller's warning."""
+    from ..smile import MAX_FILL
+
+    if spec.volume_ml is None and spec.volume_fraction is None:
+        return None
+    target, achieved = float(record["target_total_ml"]), float(record["achieved_total_ml"])
+    if achieved >= SHORTFALL * target:
+        return None
+    per = record.get("per_segment", {})
+    segments = ", ".join(str(s) for s in record.get("segments", per))
+    myocardium = sum(float(v.get("segment_ml", 0)) for v in per.values())
+    held = sum(MAX_FILL * float(v["capacity_ml"]) for v in per.values() if "capacity_ml" in v)
+    pattern = record.get("pattern", "wavefront")
+    line = (f"segments {segments} hold {myocardium:.1f} mL of myocardium" if myocardium else f"segments {segments}") \
+        + (f", at most {held:.1f} mL as {pattern} scar" if held else "") \
+        + f"; the {pattern} mask reached {achieved:.1f} mL of the {target:.1f} mL asked"
+    if not spec.allow_less:
+        option = CLI_NAMES["volume"] if spec.volume_ml is not None else CLI_NAMES["volume_fraction"]
+        raise InputError(option, f"{line} (ask for less, choose more segments, or pass --allow-less)")
+    return line
 
 
 CLI_NAMES = {"segments": "--segments", "territory": "--territory", "volume": "--volume-ml",
@@ -73,7 +104,8 @@ MAX_LESIONS = 5
 
 
 def smile_spec(segments=None, territory=None, max_segments: int = 4, volume_ml=None, transmurality=None,
-               mvo: bool = False, volume_fraction=None, lesions=None, priors=None, names: dict = CLI_NAMES):
+               mvo: bool = False, volume_fraction=None, lesions=None, priors=None, names: dict = CLI_NAMES,
+               allow_less: bool = True):
     """A checked ``smile.SmileSpec``: bad options raise an InputError naming the option (``names``: how the
     caller calls them, the CLI's flags by default). ``priors``: a ``SmilePriors`` or the path of its JSON."""
     from ..smile import SmileSpec, parse_pattern
@@ -94,11 +126,21 @@ def smile_spec(segments=None, territory=None, max_segments: int = 4, volume_ml=N
             raise InputError(priors, str(e)) from None
     if segments and territory:
         raise InputError(names["segments"], "give either segments or a territory, not both")
+    if not 1 <= int(max_segments) <= 17:
+        raise InputError(names["max_segments"], f"must lie in 1-17 (got {max_segments})")
     if segments:
         segments = tuple(int(s) for s in segments)
         bad = [s for s in segments if not 1 <= s <= 17]
         if bad:
             raise InputError(names["segments"], f"AHA segments are 1-17, not {bad}")
+        twice = sorted({s for s in segments if segments.count(s) > 1})
+        if twice:
+            raise InputError(names["segments"], f"segment {twice[0]} is given twice")
+        if isinstance(volume_ml, dict):
+            unchosen = sorted(int(s) for s in volume_ml if int(s) not in segments)
+            if unchosen:
+                raise InputError(names["volume"], f"gives a volume for segment {unchosen[0]}, which "
+                                                  f"{names['segments']} does not choose")
     try:
         pattern = parse_pattern(transmurality)[0]
     except ValueError as e:
@@ -114,7 +156,7 @@ def smile_spec(segments=None, territory=None, max_segments: int = 4, volume_ml=N
     return SmileSpec(segments=segments or None, territory=territory, max_segments=int(max_segments),
                      volume_ml=volume_ml, transmurality=transmurality, mvo=bool(mvo),
                      volume_fraction=None if volume_fraction is None else float(volume_fraction),
-                     lesions=None if lesions is None else int(lesions), priors=priors)
+                     lesions=None if lesions is None else int(lesions), priors=priors, allow_less=bool(allow_less))
 
 
 

@@ -129,7 +129,8 @@ def scar_figure(result: ScarResult, path) -> Path:
 def write_scar_outputs(result: ScarResult, out=None, json_path=None, csv_path=None, report=None,
                        bullseye=None, record_extra: dict | None = None) -> list[Path]:
     """Write the outputs asked for (label map ``out`` and its gray zone beside it, JSON, CSV, bull's-eye PNG or
-    SVG, one-page HTML report); the figure is drawn once. Every file is written atomically; returns their paths."""
+    SVG, one-page HTML report); the figure is drawn once. Every file is written atomically (``outputs``); returns
+    their paths."""
     import tempfile
 
     from ..io import write_bytes, write_json, write_text, write_volume
@@ -158,13 +159,6 @@ def write_scar_outputs(result: ScarResult, out=None, json_path=None, csv_path=No
     if report is not None:
         text = html_report(record, result.table, png)
         jobs.append((report, lambda p: write_text(p, text)))
-    written = []
-    for path, writer in jobs:
-        try:
-            writer(path)
-        except OSError as e:  # an unwritable place: undo what was written, name the file
-            for done in written:
-                done.unlink(missing_ok=True)
-            raise InputError(path, f"cannot be written ({e.strerror or e})") from None
-        written.append(Path(path))
-    return written
+    for path, writer in jobs:  # under the CLI, renamed into place together when the command succeeds
+        writer(path)
+    return [Path(path) for path, _ in jobs]

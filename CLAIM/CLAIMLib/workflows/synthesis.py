@@ -44,46 +44,76 @@ def synthesize_cohort(cases, bundle, per_case: int, out, rng: np.random.Generato
     ``out/synthesis.json`` (the cases, and the quality gate's acceptance rate and reasons). Masks are SMILE's
     (``spec``) on each case's own AHA segments. With ``qc``, a sample the gate (``qc_check``) rejects is redrawn,
     mask and all, up to ``max_tries`` times; the last try is kept (flagged) when none passes. Each case is written
-    atomically as soon as it is done. Returns the summary written to ``synthesis.json``."""
+    atomically as soon as it is done, and a case already in ``out`` (an interrupted run's) is kept, not made again:
+    sample ``i`` of case ``k`` is drawn from its own stream, seeded from one draw of ``rng``, so a resumed run
+    ends as an uninterrupted one would. Returns the summary written to ``synthesis.json``."""
     from ..aha import aha_segments
     from ..fidelity import QC_METHOD, QC_MIN_DICE
     from ..io import write_case, write_json
     from ..labels import case_from_arrays
     from ..progress import track
     from ..smile import SmileSpec, case_subject, generate
+    from .masks import volume_shortfall
 
     spec = spec or SmileSpec()
-    made, reasons, tries, flagged = [], {}, 0, []
-    for case in track(list(cases), stage=stage):
-        aha = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.float_image,
-                           rv=case.masks.get("rv"))
-        subject = case_subject(case, aha)
+    out = Path(out)
+    base = int(rng.integers(2 ** 63))  # each sample is seeded from (base, case, index): a resumed run makes the same
+    records = []
+    for number, case in enumerate(track(list(cases), stage=stage)):
+        subject = aha = None
         for i in range(per_case):
+            new_id = synthetic_id(case.case_id, i)
+            done = _finished(out / new_id / f"{new_id}.json")
+            if done is not None:  # made by an earlier, interrupted run (a case folder is written whole)
+                records.append((new_id, done))
+                continue
+            if subject is None:
+                aha = aha_segments(case.myocardium, case.masks.get("cavity"), case.geometry, image=case.float_image,
+                                   rv=case.masks.get("rv"))
+                subject = case_subject(case, aha)
+            sample_rng = np.random.default_rng([base, number, i])
+            rejected = {}
             for attempt in range(max_tries if qc else 1):
-                mask = generate(rng, subject, spec)
-                seed = int(rng.integers(2 ** 31))
+                mask = generate(sample_rng, subject, spec)
+                shortfall = volume_shortfall(mask.record, spec)  # an error unless spec.allow_less
+                if shortfall:
+                    mask.record["warning"] = shortfall
+                seed = int(sample_rng.integers(2 ** 31))
                 syn = synthesize_case(bundle, case, mask.scar, mask.mvo, seed=seed, **options)
-                tries += 1
                 gate = qc_check(bundle, case, syn, aha) if qc else None
                 if gate is None or gate["reason"] is None:
                     break
                 reason = gate["reason"].split(":")[0]
-                reasons[reason] = reasons.get(reason, 0) + 1
-            new = case_from_arrays(synthetic_id(case.case_id, i), syn.image, syn.labels, case.geometry)
-            if gate is not None and gate["reason"] is not None:
-                flagged.append(new.case_id)
-            path = write_case(new, out)
-            write_json(Path(path) / f"{new.case_id}.json", {"source": case.case_id, "smile": mask.record,
-                                                            "synthesis": syn.record, "qc": gate})
-            made.append(new.case_id)
-    summary = {"cases": made, "qc": None}
+                rejected[reason] = rejected.get(reason, 0) + 1
+            new = case_from_arrays(new_id, syn.image, syn.labels, case.geometry)
+            record = {"source": case.case_id, "smile": mask.record, "synthesis": syn.record, "qc": gate,
+                      "tries": attempt + 1, "rejections": rejected}
+            write_case(new, out, record=record)
+            records.append((new_id, record))
+    summary = {"cases": [cid for cid, _ in records], "qc": None}
     if qc:
+        tries = sum(r.get("tries", 1) for _, r in records)
+        reasons = {}
+        for _, r in records:
+            for k, v in r.get("rejections", {}).items():
+                reasons[k] = reasons.get(k, 0) + v
+        flagged = [cid for cid, r in records if r["qc"] is not None and r["qc"]["reason"] is not None]
         summary["qc"] = {"samples": tries, "accepted": tries - sum(reasons.values()),
                          "acceptance_rate": (tries - sum(reasons.values())) / max(tries, 1),
                          "rejections": reasons, "kept_after_failing": flagged, "max_tries": max_tries,
                          "method": QC_METHOD, "min_dice": QC_MIN_DICE}
-    write_json(Path(out) / "synthesis.json", summary)
+    write_json(out / "synthesis.json", summary)
     return summary
+
+
+def _finished(record_path: Path):
+    """The record of a synthetic case already written whole, or None."""
+    import json
+
+    try:
+        return json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def qc_check(bundle, case, syn: Synthetic, aha) -> dict:

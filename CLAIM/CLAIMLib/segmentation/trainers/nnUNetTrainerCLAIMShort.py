@@ -28,6 +28,7 @@ class _Scheduled(nnUNetTrainer):
         self.num_iterations_per_epoch = self.ITERATIONS
         self.num_val_iterations_per_epoch = self.VAL_ITERATIONS
         self.oversample_foreground_percent = self.OVERSAMPLE
+        self.save_every = 1  # short runs: checkpoint_latest.pth after every epoch, so --resume loses one at most
         if self.BATCH:
             self.configuration_manager.configuration["batch_size"] = int(self.BATCH)
 

@@ -1,0 +1,108 @@
+"""Interrupted work resumes: each long command killed with SIGKILL at three random points, resumed with --resume,
+ends as an uninterrupted run with the same seed does (same step count, same files, same dataset size).
+
+The experiment's and train-joint's own kill tests are in test_experiment.py and test_joint.py, beside the runs they
+compare with; train-seg's is in test_nnunet.py."""
+import csv
+import json
+import signal
+import subprocess
+
+import numpy as np
+import torch
+
+from conftest import claim_subprocess, killed_and_resumed, run_files
+
+
+def test_train_diffusion_killed_three_times(cohort_dir, tmp_path):
+    args = ["train-diffusion", "--data", cohort_dir, "--config", "tiny", "--steps", "40", "--batch", "4",
+            "--save-every", "5", "--sample-every", "0", "--seed", "3"]
+    ref = claim_subprocess(*args, "--out", tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+
+    def checkpoint_readable(i):  # what a kill leaves is a whole checkpoint, or none yet
+        ckpt = tmp_path / "run" / "checkpoint.pt"
+        if ckpt.exists():
+            assert torch.load(ckpt, weights_only=False)["step"] % 5 == 0
+
+    final, points, seed = killed_and_resumed(*args, "--out", tmp_path / "run", events=40,
+                                             after_kill=checkpoint_readable)
+    why = f"kills {points}, seed {seed}: {final.stderr[-2000:]}"
+    assert final.returncode == 0, why
+    steps = {}
+    for name in ("ref", "run"):
+        state = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)
+        assert state["step"] == 40, why
+        steps[name] = [int(r["step"]) for r in csv.DictReader((tmp_path / name / "log.csv").open())]
+    assert steps["run"] == steps["ref"] == list(range(10, 41, 10)), why  # one curve, no restart
+    assert run_files(tmp_path / "run") == run_files(tmp_path / "ref"), why
+
+
+def test_synthesize_dataset_killed_three_times(phantom_cohort, tiny_run, tmp_path):
+    from CLAIMLib.io import discover_cases, read_volume
+
+    cohort, cases = phantom_cohort
+    args = ["synthesize-dataset", "--cases", cohort, "--model", tiny_run[0], "--per-case", "2", "--steps", "2",
+            "--seed", "5", "--device", "cpu"]
+    ref = claim_subprocess(*args, "--out", tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "run"
+
+    def only_whole_cases(i):  # a half-written dataset holds only complete cases
+        if out.is_dir():
+            for f in discover_cases(out) if any(p.is_dir() for p in out.iterdir()) else []:
+                assert f.image.is_file() and f.labels.is_file()
+                assert (out / f.case_id / f"{f.case_id}.json").is_file()
+
+    final, points, seed = killed_and_resumed(*args, "--out", out, events=len(cases), after_kill=only_whole_cases)
+    why = f"kills {points}, seed {seed}: {final.stderr[-2000:]}"
+    assert final.returncode == 0, why
+    summary = {n: json.loads((tmp_path / n / "synthesis.json").read_text()) for n in ("ref", "run")}
+    assert summary["run"] == summary["ref"] and len(summary["ref"]["cases"]) == 2 * len(cases), why
+    assert run_files(out) == run_files(tmp_path / "ref"), why
+    for cid in summary["ref"]["cases"]:  # the same masks, drawn from each sample's own stream
+        a = read_volume(out / cid / "Contours" / f"{cid}.nii.gz")[0]
+        b = read_volume(tmp_path / "ref" / cid / "Contours" / f"{cid}.nii.gz")[0]
+        assert np.array_equal(a, b), (cid, why)
+    # resuming with other settings is refused, naming the option
+    r = claim_subprocess(*args[:-4], "--seed", "6", "--device", "cpu", "--out", out, "--resume")
+    assert r.returncode == 2 and "--seed" in r.stderr and "resumed" in r.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
+    """SIGINT mid-run: exit status 130, one line, and no output (the phantom cohort's folder is not left)."""
+    from CLAIMLib.runner import claim_command
+
+    from conftest import claim_env
+
+    out = tmp_path / "ph"
+    proc = subprocess.Popen(claim_command("phantom", "--cases", "40", "--out", out), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=claim_env(CLAIM_PROGRESS="json"))
+    line = proc.stdout.readline()  # the first case is done: the work is under way
+    assert "progress" in line
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["claim: interrupted; nothing was written"]
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_sigterm_stops_a_resumable_run_keeping_its_checkpoint(cohort_dir, tmp_path):
+    """SIGTERM (the Slicer module's Cancel) stops as Ctrl-C does; a run that reached a checkpoint keeps it."""
+    from CLAIMLib.runner import claim_command
+
+    from conftest import claim_env
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(claim_command("train-diffusion", "--data", cohort_dir, "--out", out, "--steps", "400",
+                                          "--save-every", "2", "--sample-every", "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=claim_env(CLAIM_PROGRESS="json"))
+    for line in proc.stdout:
+        if '"progress"' in line and json.loads(line).get("progress", 0) > 0.01:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "--resume" in err and len(err.strip().splitlines()) == 1
+    assert (out / "checkpoint.pt").is_file()
