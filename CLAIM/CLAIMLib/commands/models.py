@@ -398,7 +398,7 @@ def cmd_train_joint(args) -> int:
     from ..devices import resolve_device
     from ..outputs import has_file
 
-    resolve_device(config.device, f"device in {args.config}")
+    resolve_device(config.device, "device")
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 owns the run folder
         folder_target(args, f"out in {args.config}", path=config.out, keep=has_file("checkpoint.pt"))
     result = train_joint(config, resume=args.resume)

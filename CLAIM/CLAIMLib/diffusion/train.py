@@ -111,9 +111,7 @@ def truncate_log(path: Path, step: int, fields=LOG_FIELDS) -> None:
 def _open_run(out: Path, config, resume: bool) -> tuple[dict, dict | None]:
     """(config, checkpoint state): the run's own config and state when resuming, else ``config`` and None."""
     ckpt_path = out / CHECKPOINT
-    if resume:
-        if not ckpt_path.is_file():
-            raise InputError(ckpt_path, "no checkpoint to resume from")
+    if resume and ckpt_path.is_file():  # (without one, the run was stopped before its first: it starts again)
         try:
             state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
             return get_config(state["config"]), state
@@ -190,6 +188,8 @@ def _build(cfg: dict, state: dict | None, data_dir, out: Path, steps: int, batch
         run.step = int(state["step"])
         restore_rng(state["rng"], run.np_rng, run.torch_gen)
         truncate_log(out / "log.csv", run.step)
+    else:  # a run stopped before its first checkpoint logged steps that are made again
+        truncate_log(out / "log.csv", 0)
     run.net = model
     if ddp:
         from torch.nn.parallel import DistributedDataParallel

@@ -124,13 +124,12 @@ class JointData:
 
 # ------------------------------------------------------------------------------------------------ setting up
 def _check_out(config: JointConfig, resume: bool) -> Path:
-    """The run's checkpoint file: absent for a new run, present for ``resume``."""
+    """The run's checkpoint file: absent for a new run; for ``resume``, present, or absent when the run was stopped
+    before its first checkpoint (it starts again)."""
     out = Path(config.out)
     ckpt_path = out / CHECKPOINT
     if ckpt_path.is_file() and not resume:
         raise InputError(out, "already holds a joint run; pass --resume to continue it, or choose another out")
-    if resume and not ckpt_path.is_file():
-        raise InputError(ckpt_path, "no checkpoint to resume from")
     return ckpt_path
 
 
@@ -357,8 +356,13 @@ def train_joint(config: JointConfig, resume: bool = False, on_round=None) -> dic
     gen_file = resolve_checkpoint(config.generator, "generator checkpoint")
     ddp, rank = _start_ddp(config)
     run = _build(config, gen_file, resolve_device(config.device, source="device"), ddp, rank)
-    if resume:
+    if resume and ckpt_path.is_file():
         _resume(run, ckpt_path)
+    else:  # a run stopped before its first checkpoint logged steps that are made again
+        from ..diffusion.train import truncate_log
+
+        truncate_log(run.out / "log.csv", 0, LOG_FIELDS)
+        truncate_log(run.out / "val.csv", 0, VAL_FIELDS)
     data = _data(run)
     _write_run_config(run, data)
     t0 = time.perf_counter()

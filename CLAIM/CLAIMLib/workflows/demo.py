@@ -229,7 +229,7 @@ def _smile_section(case, out: Path, summary: dict, seed: int) -> None:
                        "highlight": rec["segments"]})
         entries.append({"setting": name, "segments": rec["segments"], "pattern": f"{rec['pattern']} {rec['extent']}",
                         "target_ml": rec["target_total_ml"], "achieved_ml": rec["achieved_total_ml"],
-                        "mvo_ml": rec["mvo_ml"], "ms": round(ms, 1)})
+                        "mvo_ml": rec["mvo_ml"], "ms": round(ms, 1), "warning": rec.get("warning")})
     montage(shown, out / "smile_montage.png", title=f"SMILE masks on {case.case_id} (normal)")
     plot(panels, out / "smile_bullseye.png", ncols=3,
          suptitle=f"Where the SMILE scars fall on {case.case_id} (outlined: chosen segments)")

@@ -122,6 +122,10 @@ def _smile(summary: dict) -> list:
             lines.append(f"| {e['setting']} | {', '.join(map(str, e['segments']))} | {e['pattern']} | "
                          f"{e['target_ml']:.2f} | {e['achieved_ml']:.2f} | {e['mvo_ml']:.2f} | {e['ms']:.0f} |")
         lines.append("")
+        short = [e for e in sm["masks"] if e.get("warning")]
+        lines += [f"- **{e['setting']}** is short of its target: {e['warning']}." for e in short]
+        if short:
+            lines.append("")
     return lines
 
 

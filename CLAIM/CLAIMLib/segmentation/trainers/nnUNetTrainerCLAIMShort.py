@@ -20,9 +20,17 @@ class _Scheduled(nnUNetTrainer):
     and optionally a fixed batch size, so that settings with more cases cost the same per iteration)."""
 
     EPOCHS, ITERATIONS, VAL_ITERATIONS, OVERSAMPLE, BATCH = 1000, 250, 50, 0.33, None
+    SEED = 0  # the network starts from the same weights every time: a short run is not at the mercy of its init
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
+        import random
+
+        import numpy as np
+
+        random.seed(self.SEED)
+        np.random.seed(self.SEED)
+        torch.manual_seed(self.SEED)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = self.EPOCHS
         self.num_iterations_per_epoch = self.ITERATIONS
