@@ -95,7 +95,13 @@ def _terminate_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
 
+    main_pid = os.getpid()
+
     def raise_terminated(signum, frame):
+        if os.getpid() != main_pid:  # a forked worker (a process pool's) dies of SIGTERM as it would without us
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         raise Terminated()
 
     @contextlib.contextmanager
