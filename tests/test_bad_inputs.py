@@ -304,3 +304,18 @@ def test_smile_allow_less_warns_with_the_achieved_volume(ws, run_claim, tmp_path
     assert code == 0 and out.exists()
     warning = [line for line in err.splitlines() if "500.0 mL asked" in line]
     assert warning and "reached" in warning[0]
+
+
+def test_a_failure_keeps_the_users_empty_output_folder(tmp_path):
+    from CLAIMLib.errors import InputError
+    from CLAIMLib.io import write_text
+    from CLAIMLib.outputs import output_folder, transaction
+
+    out = tmp_path / "empty"
+    out.mkdir()
+    with pytest.raises(InputError):
+        with transaction():
+            output_folder(out, "--out")
+            write_text(out / "half.txt", "half")
+            raise InputError("x", "a failure after the work began")
+    assert out.is_dir() and not any(out.iterdir())

@@ -31,6 +31,7 @@ class _Folder:
     made: bool                 # this command creates it (it did not exist, or was empty)
     aside: Path | None = None  # the overwritten folder, moved aside until the command succeeds
     keep: object = None        # resumable: callable(path) -> True when the folder holds progress worth keeping
+    was_empty: bool = False    # it existed, empty, before the command
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Transaction:
                 os.replace(f.aside, f.path)
             elif f.made and not keep:
                 _remove(f.path)
+                if f.was_empty:  # the user's empty folder stays, empty
+                    f.path.mkdir(exist_ok=True)
         for d in sorted(self.made_dirs, key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 d.rmdir()  # only when empty: a folder something else wrote into stays
@@ -155,7 +158,7 @@ def output_folder(path, option: str, *, resume: bool = False, overwrite: bool = 
             missing.append(p)
             p = p.parent
         tx.made_dirs.extend(missing)
-        tx.folders.append(_Folder(path, made, aside, keep))
+        tx.folders.append(_Folder(path, made, aside, keep, was_empty=path.is_dir() and aside is None and not busy))
     elif aside is not None:  # no transaction to undo with: the replaced folder goes now
         shutil.rmtree(aside, ignore_errors=True)
     return path
