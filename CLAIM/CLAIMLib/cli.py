@@ -1,17 +1,16 @@
 """The ``claim`` command: argument parsing and error reporting only; the work lives in the library.
 
 Exit statuses: 0 done; 1 an internal error (a bug: one line, the traceback with CLAIM_DEBUG=1); 2 bad input (one
-line, ``claim: error: <file or option>: <problem>``); 130 interrupted (Ctrl-C; 143 for SIGTERM). Whatever the status,
-a command that did not succeed leaves nothing at its output paths (``outputs.transaction``); an interrupted resumable
-run keeps its last checkpoint for ``--resume``.
+line, ``claim: error: <file or option>: <problem>``); 130 interrupted (Ctrl-C). Whatever the status, a command that
+did not succeed leaves nothing at its output paths (``outputs.transaction``); an interrupted resumable run keeps its
+last checkpoint for ``--resume``. SIGTERM keeps its default (the process ends at once, as with SIGKILL): a Python
+handler for it is inherited by forked pool workers and hangs the pools' shutdown (nnU-Net's planning uses them).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 
 from . import __version__
 from .errors import InputError
@@ -66,50 +65,19 @@ def main(argv=None) -> int:
     from .outputs import transaction
 
     try:
-        with _terminate_as_interrupt(), selected_series(getattr(args, "series", None)), transaction():
+        with selected_series(getattr(args, "series", None)), transaction():
             return int(args.func(args) or 0)
     except InputError as e:
         print(f"claim: error: {e.source}: {e.problem}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt:
         resumable = getattr(args, "resume", None) is not None
         print("claim: interrupted" + ("; a run that reached a checkpoint goes on with --resume" if resumable else
                                       "; nothing was written"), file=sys.stderr)
-        return 128 + getattr(e, "signum", signal.SIGINT)
+        return 130
     except Exception as e:  # a bug, not bad input: one line, the traceback only on request
         if os.environ.get("CLAIM_DEBUG"):
             raise
         print(f"claim: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
               f"(set CLAIM_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (the Slicer module's Cancel, ``kill``): stop as for Ctrl-C, undoing the outputs."""
-    signum = signal.SIGTERM
-
-
-def _terminate_as_interrupt():
-    import contextlib
-
-    if threading.current_thread() is not threading.main_thread():
-        return contextlib.nullcontext()
-
-    main_pid = os.getpid()
-
-    def raise_terminated(signum, frame):
-        if os.getpid() != main_pid:  # a forked worker (a process pool's) dies of SIGTERM as it would without us
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        raise Terminated()
-
-    @contextlib.contextmanager
-    def handler():
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return handler()
