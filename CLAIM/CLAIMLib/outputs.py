@@ -49,7 +49,7 @@ class Transaction:
             if f.aside is not None:
                 shutil.rmtree(f.aside, ignore_errors=True)
 
-    def rollback(self, interrupted: bool = False) -> None:
+    def rollback(self) -> None:
         for tmp, _ in self.staged:
             _remove(tmp)
         self.staged.clear()
@@ -82,8 +82,8 @@ def transaction():
     token = _active.set(tx)
     try:
         yield tx
-    except BaseException as e:
-        tx.rollback(interrupted=isinstance(e, KeyboardInterrupt))
+    except BaseException:
+        tx.rollback()
         raise
     else:
         tx.commit()
