@@ -69,6 +69,13 @@ def test_synthesize_dataset_killed_three_times(phantom_cohort, tiny_run, tmp_pat
     assert r.returncode == 2 and "--seed" in r.stderr and "resumed" in r.stderr
 
 
+def _ctrl_c_reaches_it():
+    """The child starts with SIGINT at its default, as a command typed at a terminal does. A suite started in the
+    background by a shell without job control (``make test &`` in a script, nohup) passes SIGINT on as ignored, and
+    Python, like every Unix program, keeps it ignored: Ctrl-C would then never reach the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
     """SIGINT mid-run: exit status 130, one line, and no output (the phantom cohort's folder is not left)."""
     from CLAIMLib.runner import claim_command
@@ -77,7 +84,8 @@ def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
 
     out = tmp_path / "ph"
     proc = subprocess.Popen(claim_command("phantom", "--cases", "40", "--out", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=claim_env(CLAIM_PROGRESS="json"))
+                            stderr=subprocess.PIPE, text=True, env=claim_env(CLAIM_PROGRESS="json"),
+                            preexec_fn=_ctrl_c_reaches_it)
     line = proc.stdout.readline()  # the first case is done: the work is under way
     assert "progress" in line
     proc.send_signal(signal.SIGINT)
@@ -97,7 +105,7 @@ def test_ctrl_c_stops_a_resumable_run_keeping_its_checkpoint(cohort_dir, tmp_pat
     proc = subprocess.Popen(claim_command("train-diffusion", "--data", cohort_dir, "--out", out, "--steps", "400",
                                           "--save-every", "2", "--sample-every", "0"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=claim_env(CLAIM_PROGRESS="json"))
+                            env=claim_env(CLAIM_PROGRESS="json"), preexec_fn=_ctrl_c_reaches_it)
     for line in proc.stdout:
         if '"progress"' in line and json.loads(line).get("progress", 0) > 0.01:
             break
