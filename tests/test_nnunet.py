@@ -261,19 +261,15 @@ def test_claim_trainers_apply_their_schedule(trained_seg, tmp_path, monkeypatch)
     """Each CLAIM trainer is nnU-Net's with the schedule of its class attributes; a fixed batch replaces the planned
     one, which grows with the number of cases. (Whether the quick schedule learns scar is
     bench/bench_quick_trainer.py: 6-9 CPU minutes.)"""
-    import importlib.util
+    import copy
     import json
 
     import torch
 
-    from CLAIMLib.segmentation.nnunet import TRAINERS, ensure_torchvision
+    from CLAIMLib.segmentation.nnunet import trainer_class
 
-    ensure_torchvision()
     for folder in ("nnUNet_preprocessed", "nnUNet_results"):  # a trainer writes its log file there on creation
         monkeypatch.setenv(folder, str(tmp_path / folder))
-    spec = importlib.util.spec_from_file_location("claim_trainers", TRAINERS / "nnUNetTrainerCLAIMShort.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     plans = json.loads((trained_seg[0] / "plans.json").read_text())
     dataset = json.loads((trained_seg[0] / "dataset.json").read_text())
     planned = plans["configurations"]["2d"]["batch_size"]
@@ -281,8 +277,8 @@ def test_claim_trainers_apply_their_schedule(trained_seg, tmp_path, monkeypatch)
             "nnUNetTrainerCLAIMShort": (3, 5, 0.33, 2), "nnUNetTrainerCLAIMDemo": (8, 15, 1.0, 3),
             "nnUNetTrainerCLAIMExperiment": (12, 25, 1.0, 3), "nnUNetTrainerCLAIMQuick": (25, 25, 1.0, 2)}.items():
         # as nnU-Net's run_training builds it (it passes continue_training inside the plans)
-        trainer = getattr(module, name)({**json.loads(json.dumps(plans)), "continue_training": False}, "2d", "all",
-                                        dataset, torch.device("cpu"))
+        trainer = trainer_class(name)({**copy.deepcopy(plans), "continue_training": False}, "2d", "all", dataset,
+                                      torch.device("cpu"))
         got = (trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.oversample_foreground_percent,
                trainer.configuration_manager.batch_size)
         assert got == (epochs, iterations, oversample, batch), (name, got, planned)
