@@ -109,7 +109,7 @@ def test_segmenter_loss_reaches_the_generator(parts):
         params = list(gen.parameters())
         grads = torch.autograd.grad(losses["seg_term"], params, allow_unused=True, retain_graph=True)
         norms[lam] = sum(float(g.norm() ** 2) for g in grads if g is not None) ** 0.5
-        assert float(losses["seg"]) > 0
+        assert float(losses["seg"].detach()) > 0
         # the whole generator step: the segmenter stays frozen in it
         opt = torch.optim.AdamW(gen.parameters(), 1e-3)
         before = [p.detach().clone() for p in params]
