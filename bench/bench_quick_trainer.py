@@ -26,13 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CLAIM"))
 
 from CLAIMLib.phantom import generate_cohort, write_case  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from CLAIMLib.runner import claim_command, library_env  # noqa: E402
 
 
 def claim(*args, env):
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "CLAIMLib", *map(str, args)], env=env, capture_output=True, text=True)
+    r = subprocess.run(claim_command(*args), env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"claim {args[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -44,7 +43,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="claim-quick-"))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "CLAIM"), "CLAIM_PROGRESS": "none"}
+    env = {**os.environ, **library_env({"CLAIM_PROGRESS": "none"})}
     for p in generate_cohort(13, seed=81, normal_fraction=0.15, difficulty="easy"):
         write_case(p, root / ("cases" if int(p.case_id[-3:]) <= 10 else "held"))
     seconds = {"export": claim("export-nnunet", "--cases", root / "cases", "--id", 43, "--name", "Quick", "--raw",

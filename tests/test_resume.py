@@ -6,7 +6,6 @@ compare with; train-seg's is in test_nnunet.py."""
 import csv
 import json
 import signal
-import subprocess
 
 import numpy as np
 import torch
@@ -78,13 +77,10 @@ def _ctrl_c_reaches_it():
 
 def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
     """SIGINT mid-run: exit status 130, one line, and no output (the phantom cohort's folder is not left)."""
-    from CLAIMLib.runner import claim_command
-
     from conftest import claim_env
 
     out = tmp_path / "ph"
-    proc = subprocess.Popen(claim_command("phantom", "--cases", "40", "--out", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=claim_env(CLAIM_PROGRESS="json"),
+    proc = claim_subprocess("phantom", "--cases", "40", "--out", out, popen=True, env=claim_env(CLAIM_PROGRESS="json"),
                             preexec_fn=_ctrl_c_reaches_it)
     line = proc.stdout.readline()  # the first case is done: the work is under way
     assert "progress" in line
@@ -97,15 +93,12 @@ def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
 
 def test_ctrl_c_stops_a_resumable_run_keeping_its_checkpoint(cohort_dir, tmp_path):
     """Ctrl-C in a resumable run: exit 130, one line pointing to --resume, and the last checkpoint kept."""
-    from CLAIMLib.runner import claim_command
-
     from conftest import claim_env
 
     out = tmp_path / "run"
-    proc = subprocess.Popen(claim_command("train-diffusion", "--data", cohort_dir, "--out", out, "--steps", "400",
-                                          "--save-every", "2", "--sample-every", "0"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=claim_env(CLAIM_PROGRESS="json"), preexec_fn=_ctrl_c_reaches_it)
+    proc = claim_subprocess("train-diffusion", "--data", cohort_dir, "--out", out, "--steps", "400", "--save-every",
+                            "2", "--sample-every", "0", popen=True, env=claim_env(CLAIM_PROGRESS="json"),
+                            preexec_fn=_ctrl_c_reaches_it)
     for line in proc.stdout:
         if '"progress"' in line and json.loads(line).get("progress", 0) > 0.01:
             break
