@@ -75,6 +75,49 @@ def _ctrl_c_reaches_it():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _swallowed_ctrl_c():
+    """A SIGINT whose KeyboardInterrupt a C extension swallows (as numpy 2.4's Generator.choice does)."""
+    import os
+    import time
+
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)  # the handler runs here at the latest
+    except KeyboardInterrupt:
+        pass
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_job():
+    """Within ``ctrl_c`` a Ctrl-C is remembered: the next progress step raises it again, and so does the end of the
+    block when the job had no step left; outside it nothing lingers."""
+    import pytest
+
+    from CLAIMLib import progress
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), progress.ctrl_c():
+        for i in progress.track(range(5), stage="t"):
+            if i == 1:
+                _swallowed_ctrl_c()
+            done.append(i)
+    assert done == [0, 1]
+    with pytest.raises(KeyboardInterrupt), progress.ctrl_c():
+        _swallowed_ctrl_c()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert list(progress.track(range(3))) == [0, 1, 2]
+
+
+def test_ctrl_c_keeps_an_ignored_sigint_ignored():
+    from CLAIMLib import progress
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with progress.ctrl_c():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def test_ctrl_c_exits_130_and_leaves_nothing(phantom_cohort, tmp_path):
     """SIGINT mid-run: exit status 130, one line, and no output (the phantom cohort's folder is not left)."""
     from conftest import claim_env

@@ -63,9 +63,10 @@ def main(argv=None) -> int:
     if getattr(args, "verbose", False):
         os.environ["CLAIM_VERBOSE"] = "1"
     from .outputs import transaction
+    from .progress import ctrl_c
 
     try:
-        with selected_series(getattr(args, "series", None)), transaction():
+        with selected_series(getattr(args, "series", None)), transaction(), ctrl_c():
             return int(args.func(args) or 0)
     except InputError as e:
         print(f"claim: error: {e.source}: {e.problem}", file=sys.stderr)

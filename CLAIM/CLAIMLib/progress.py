@@ -4,18 +4,24 @@ library's own output (nnU-Net's) to a log file while the terminal keeps CLAIM's 
 ``CLAIM_PROGRESS=json`` makes every step print ``{"progress": 0.42, "stage": "..."}`` on stdout, one line per
 event, which ``runner.py`` (used by the Slicer modules) reads; ``CLAIM_PROGRESS=none`` silences it.
 ``CLAIM_VERBOSE=1`` (the commands' ``--verbose``) lets everything through to the terminal.
+
+``ctrl_c`` (the ``claim`` command's) makes a Ctrl-C stop the job even when a C extension swallows the
+KeyboardInterrupt: every progress step raises it again.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 from tqdm import tqdm
 
 _TERMINAL = []  # (stdout, stderr) of the terminal while ``quiet`` sends fds 1 and 2 elsewhere
+_INTERRUPTED = []  # the SIGINTs ``ctrl_c`` saw
 
 
 def mode() -> str:
@@ -31,7 +37,40 @@ def terminal():
     return _TERMINAL[-1] if _TERMINAL else (sys.stdout, sys.stderr)
 
 
+def _on_sigint(signum, frame):
+    _INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt when ``ctrl_c`` saw a SIGINT (called at every progress step)."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c():
+    """Within the block, SIGINT raises KeyboardInterrupt as Python's own handler does, and is remembered: some C
+    extensions swallow an exception raised by a signal handler while they run (numpy 2.4's ``Generator.choice``
+    does, most of the time), so the next progress step, or the end of the block, raises it again. An ignored SIGINT
+    (``nohup``) or another handler stays as it is; outside the main thread nothing changes."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler or \
+            threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+        check_interrupt()  # swallowed after the last progress step: still an interrupted job
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _INTERRUPTED.clear()
+
+
 def emit(progress: float, stage: str, **extra) -> None:
+    """Report progress (JSON lines in the ``json`` mode); a Ctrl-C seen by ``ctrl_c`` stops the job here."""
+    check_interrupt()
     if mode() == "json":
         print(json.dumps({"progress": round(float(progress), 4), "stage": stage, **extra}), file=terminal()[0],
               flush=True)
@@ -123,14 +162,9 @@ def track(iterable, total: int | None = None, stage: str = ""):
             total = len(iterable)
         except TypeError:
             total = None
-    m = mode()
-    if m == "json":
-        emit(0.0, stage)
-        for i, item in enumerate(iterable):
-            yield item
-            emit((i + 1) / total if total else 0.0, stage)
-    elif m == "none":
-        yield from iterable
-    else:
-        # disable=None: a bar on a terminal, nothing in a log file
-        yield from tqdm(iterable, total=total, desc=stage, file=terminal()[1], leave=False, disable=None)
+    if mode() == "bar":  # disable=None: a bar on a terminal, nothing in a log file
+        iterable = tqdm(iterable, total=total, desc=stage, file=terminal()[1], leave=False, disable=None)
+    emit(0.0, stage)
+    for i, item in enumerate(iterable):
+        yield item
+        emit((i + 1) / total if total else 0.0, stage)
